@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# Multi-stage, static, non-root build of the currents-mparticle distribution.
+# Base images are build arguments so the image can be built from a mirror:
+#   docker build --build-arg GO_IMAGE=mirror.example/golang:1.26 ...
+ARG GO_IMAGE=golang:1.26
+ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
+
+FROM ${GO_IMAGE} AS build
+WORKDIR /src
+ENV CGO_ENABLED=0 GOFLAGS=-trimpath
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+ARG VERSION=dev
+ARG DATE_BUILT=unknown
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    go build -tags timetzdata \
+      -ldflags "-s -w -X main.version=${VERSION} -X main.dateBuilt=${DATE_BUILT}" \
+      -o /out/currents-mparticle ./cmd/currents-mparticle && \
+    go build -tags timetzdata -ldflags "-s -w" -o /out/mparticle-emulator ./cmd/mparticle-emulator && \
+    go build -tags timetzdata -ldflags "-s -w" -o /out/currents-gen ./cmd/currents-gen
+
+FROM ${RUNTIME_IMAGE}
+# The runtime image carries CA certificates and runs as the nonroot user.
+COPY --from=build /out/ /
+COPY configs/ /configs/
+COPY configs/demo.yaml /benthos.yaml
+USER 65532:65532
+WORKDIR /
+EXPOSE 4195
+ENTRYPOINT ["/currents-mparticle"]
+CMD ["-c", "/benthos.yaml"]

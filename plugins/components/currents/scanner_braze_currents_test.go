@@ -1,0 +1,177 @@
+package currents
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+
+	_ "github.com/benthosdev/benthos/v4/public/components/io"
+	_ "github.com/benthosdev/benthos/v4/public/components/pure"
+
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
+)
+
+// writeTree generates an export under dir and returns its manifest.
+func writeTree(t testing.TB, dir string, cfg gen.Config) gen.Manifest {
+	t.Helper()
+	m, err := gen.Generate(cfg, func(key string, body []byte) error {
+		p := filepath.Join(dir, filepath.FromSlash(key))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(p, body, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+type received struct {
+	mu     sync.Mutex
+	events map[string]map[string]any // by currents_id
+	meta   map[string]map[string]string
+}
+
+// runStream runs a stream from YAML input config to a consumer that records
+// every message, until the input ends; it returns what arrived and the logs.
+func runStream(t testing.TB, inputYAML string) (*received, string) {
+	t.Helper()
+	b := service.NewStreamBuilder()
+	logs := &logCapture{}
+	b.SetPrintLogger(logs)
+	if err := b.AddInputYAML(inputYAML); err != nil {
+		t.Fatal(err)
+	}
+	rec := &received{events: map[string]map[string]any{}, meta: map[string]map[string]string{}}
+	if err := b.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, m := range batch {
+			s, err := m.AsStructured()
+			if err != nil {
+				return err
+			}
+			id, _ := m.MetaGet("currents_id")
+			if _, dup := rec.events[id]; dup {
+				return fmt.Errorf("event %s delivered twice", id)
+			}
+			rec.events[id] = s.(map[string]any)
+			md := map[string]string{}
+			_ = m.MetaWalk(func(k, v string) error { md[k] = v; return nil })
+			rec.meta[id] = md
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	strm, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := strm.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return rec, logs.String()
+}
+
+// logCapture is a service.PrintLogger that keeps what the stream logs.
+type logCapture struct {
+	mu sync.Mutex
+	sb strings.Builder
+}
+
+func (l *logCapture) Printf(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(&l.sb, format+"\n", v...)
+}
+
+func (l *logCapture) Println(v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintln(&l.sb, v...)
+}
+
+func (l *logCapture) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sb.String()
+}
+
+func TestScannerReadsEveryEventWithMetadata(t *testing.T) {
+	dir := t.TempDir()
+	m := writeTree(t, dir, gen.Config{Events: 55 * 20, Hours: 3, BlockEvents: 7, Codec: "snappy", KeepRecords: true, Seed: 11})
+	rec, logs := runStream(t, fmt.Sprintf(`
+file:
+  paths: [ %q ]
+  scanner:
+    braze_currents:
+      max_batch_size: 5
+`, filepath.Join(dir, "**", "*.avro")))
+	if len(rec.events) != m.Events() {
+		t.Fatalf("received %d events, wrote %d; logs:\n%s", len(rec.events), m.Events(), logs)
+	}
+	for _, o := range m.Objects {
+		for _, want := range o.Records {
+			id := want["id"].(string)
+			got, ok := rec.events[id]
+			if !ok {
+				t.Fatalf("event %s of %s missing", id, o.Key)
+			}
+			if len(got) != len(want) || got["user_id"] != want["user_id"] {
+				t.Fatalf("event %s: got %v, want %v", id, got, want)
+			}
+			md := rec.meta[id]
+			checks := map[string]string{
+				"currents_event_type":     o.EventType,
+				"currents_id":             id,
+				"currents_time":           fmt.Sprint(want["time"]),
+				"currents_object":         filepath.Join(dir, filepath.FromSlash(o.Key)),
+				"currents_integration_id": "5e1e4d2c9b8a7f6e5d4c3b2a",
+				"currents_schema":         "dataexport.S3.inner." + o.EventType,
+			}
+			for k, v := range checks {
+				if md[k] != v {
+					t.Fatalf("event %s: metadata %s = %q, want %q", id, k, md[k], v)
+				}
+			}
+			if !strings.Contains(o.Key, "date="+md["currents_date"]+"/") || md["currents_date"] == "" {
+				t.Fatalf("currents_date %q not the key's", md["currents_date"])
+			}
+		}
+	}
+}
+
+// Corrupt files are loud: an error naming the object is logged, the events
+// before the damage arrive, and the other files are read in full.
+func TestScannerCorruptFilesAreLoud(t *testing.T) {
+	dir := t.TempDir()
+	m := writeTree(t, dir, gen.Config{Events: 300, CorruptFiles: 4, BlockEvents: 10, Seed: 12})
+	rec, logs := runStream(t, fmt.Sprintf(`
+file:
+  paths: [ %q ]
+  scanner:
+    braze_currents: {}
+`, filepath.Join(dir, "**", "*.avro")))
+	if len(rec.events) != m.GoodEvents() {
+		t.Fatalf("received %d events, want the %d decodable ones", len(rec.events), m.GoodEvents())
+	}
+	for _, o := range m.Objects {
+		if o.Corrupt == "" {
+			continue
+		}
+		if !strings.Contains(logs, filepath.Join(dir, filepath.FromSlash(o.Key))) {
+			t.Errorf("no error logged for corrupt object %s (%s); logs:\n%s", o.Key, o.Corrupt, logs)
+		}
+	}
+}
