@@ -1,0 +1,363 @@
+package client
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Item is one mapped mParticle batch (the JSON of one user's batch, usually
+// holding one event) and the feed whose credentials must carry it.
+type Item struct {
+	Feed  string
+	Batch []byte
+}
+
+// Credentials are one feed input's server-to-server key and secret.
+type Credentials struct {
+	Key    string
+	Secret string
+}
+
+// Limits bound what the packer puts into one batch and one bulk request.
+// Zero fields take the defaults, which are mParticle's documented limits
+// read conservatively (1 KB = 1000 bytes).
+type Limits struct {
+	// MaxEventsPerBatch defaults to 100.
+	MaxEventsPerBatch int
+	// MaxBatchBytes defaults to 128000.
+	MaxBatchBytes int
+	// MaxBatchesPerRequest defaults to 100.
+	MaxBatchesPerRequest int
+	// MaxRequestBytes is inclusive and defaults to 255999 (a request must
+	// stay under 256 KB).
+	MaxRequestBytes int
+}
+
+// Default limits.
+const (
+	DefaultMaxEventsPerBatch    = 100
+	DefaultMaxBatchBytes        = 128000
+	DefaultMaxBatchesPerRequest = 100
+	DefaultMaxRequestBytes      = 256000 - 1
+)
+
+// Defaults of the Config durations and thresholds.
+const (
+	DefaultTimeout           = 30 * time.Second
+	DefaultInitialInterval   = 500 * time.Millisecond
+	DefaultMaxInterval       = 30 * time.Second
+	DefaultAuthFailureWindow = 48 * time.Hour
+	DefaultHistoricalAge     = 30 * 24 * time.Hour
+	DefaultPaceThreshold     = 80.0
+	DefaultPaceMaxDelay      = time.Second
+)
+
+// historicalMinAge is the age under which /bulkevents/historical refuses an
+// event.
+const historicalMinAge = 72 * time.Hour
+
+// Config configures a Client. Zero durations take the defaults above;
+// DefaultConfig shows them all.
+type Config struct {
+	// URL is the Events API base, up to and including /v2.
+	URL string
+	// Credentials maps a feed name (ios, android, web, unbound, or any
+	// other name the caller uses) to its key and secret.
+	Credentials map[string]Credentials
+	// Environment, when set, replaces the environment of every batch
+	// ("production" or "development").
+	Environment string
+	// Historical sends items whose events are all older than HistoricalAge
+	// to /bulkevents/historical instead of /bulkevents.
+	Historical bool
+	// HistoricalAge defaults to 30 days and may not be under 72 hours,
+	// which the historical endpoint refuses.
+	HistoricalAge time.Duration
+	// Timeout bounds one HTTP attempt.
+	Timeout time.Duration
+	// InitialInterval and MaxInterval shape the exponential backoff (with
+	// jitter) between retries.
+	InitialInterval time.Duration
+	MaxInterval     time.Duration
+	// MaxElapsedTime bounds how long one request retries 429, 5xx and
+	// network errors; 0 retries until the context ends.
+	MaxElapsedTime time.Duration
+	// AuthFailureWindow is how long a feed answering 403 keeps being
+	// retried, counted from the first 403 of the outage, before its items
+	// fail with ReasonAuthWindowExpired.
+	AuthFailureWindow time.Duration
+	// PaceThreshold is the X-mp-rate-limit-percentage-used value above which
+	// the feed slows down; PaceMaxDelay is the pause added at 100%. A
+	// negative threshold turns pacing off.
+	PaceThreshold float64
+	PaceMaxDelay  time.Duration
+	// RateLimit, when set, is called before every HTTP attempt and must
+	// block until the attempt may go (a Benthos rate_limit resource).
+	RateLimit func(context.Context) error
+	// DryRun, when set, replaces the network: each request is written to it
+	// as one JSON line (credentials redacted) and treated as accepted.
+	DryRun io.Writer
+	// HTTPClient defaults to a client of the package's own; its Timeout is
+	// not used (Timeout above applies per attempt).
+	HTTPClient *http.Client
+	// Metrics and Logger default to no-ops.
+	Metrics Metrics
+	Logger  Logger
+	// Limits default to mParticle's.
+	Limits Limits
+	// Now tells the age of events; defaults to time.Now. Tests set it to
+	// make the historical split deterministic.
+	Now func() time.Time
+}
+
+// DefaultConfig returns a Config with every default spelled out and
+// Historical on; set URL and Credentials before use.
+func DefaultConfig() Config {
+	return Config{
+		Historical:        true,
+		HistoricalAge:     DefaultHistoricalAge,
+		Timeout:           DefaultTimeout,
+		InitialInterval:   DefaultInitialInterval,
+		MaxInterval:       DefaultMaxInterval,
+		AuthFailureWindow: DefaultAuthFailureWindow,
+		PaceThreshold:     DefaultPaceThreshold,
+		PaceMaxDelay:      DefaultPaceMaxDelay,
+		Limits: Limits{
+			MaxEventsPerBatch:    DefaultMaxEventsPerBatch,
+			MaxBatchBytes:        DefaultMaxBatchBytes,
+			MaxBatchesPerRequest: DefaultMaxBatchesPerRequest,
+			MaxRequestBytes:      DefaultMaxRequestBytes,
+		},
+	}
+}
+
+// Client delivers mapped batches to the Events API. It is safe for
+// concurrent use; per-feed state (throttling, 403 outages, pacing) is shared
+// by all Send calls.
+type Client struct {
+	cfg         Config
+	bulkURL     string
+	histURL     string
+	httpClient  *http.Client
+	ownsHTTP    bool
+	feeds       map[string]*feedState
+	environment []byte // the JSON string to write, or nil
+	metrics     Metrics
+	log         Logger
+	dry         *dryRun
+	packers     sync.Pool
+}
+
+// New checks cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	if err := fillDefaults(&cfg); err != nil {
+		return nil, err
+	}
+	base := strings.TrimRight(cfg.URL, "/")
+	c := &Client{
+		cfg:        cfg,
+		bulkURL:    base + "/bulkevents",
+		histURL:    base + "/bulkevents/historical",
+		httpClient: cfg.HTTPClient,
+		feeds:      make(map[string]*feedState, len(cfg.Credentials)),
+		metrics:    cfg.Metrics,
+		log:        cfg.Logger,
+	}
+	if c.httpClient == nil {
+		c.httpClient = newHTTPClient()
+		c.ownsHTTP = true
+	}
+	for name, cred := range cfg.Credentials {
+		c.feeds[name] = &feedState{
+			name: name,
+			auth: "Basic " + base64.StdEncoding.EncodeToString([]byte(cred.Key+":"+cred.Secret)),
+		}
+	}
+	if cfg.Environment != "" {
+		c.environment = appendJSONString(nil, cfg.Environment)
+	}
+	if cfg.DryRun != nil {
+		c.dry = newDryRun(cfg.DryRun)
+	}
+	return c, nil
+}
+
+func fillDefaults(cfg *Config) error {
+	if cfg.URL == "" {
+		return errors.New("mparticle client: URL is required")
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return fmt.Errorf("mparticle client: URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("mparticle client: URL %q: want http(s)://host/v2", u.Redacted())
+	}
+	if u.User != nil {
+		return errors.New("mparticle client: URL must not carry credentials; use Credentials")
+	}
+	if len(cfg.Credentials) == 0 {
+		return errors.New("mparticle client: no feed credentials configured")
+	}
+	for name, cred := range cfg.Credentials {
+		if name == "" {
+			return errors.New("mparticle client: a feed name is empty")
+		}
+		if cred.Key == "" || cred.Secret == "" {
+			return fmt.Errorf("mparticle client: feed %q: key and secret are both required", name)
+		}
+	}
+	switch cfg.Environment {
+	case "", "production", "development":
+	default:
+		return fmt.Errorf("mparticle client: environment %q: want production or development", cfg.Environment)
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"HistoricalAge", &cfg.HistoricalAge, DefaultHistoricalAge},
+		{"Timeout", &cfg.Timeout, DefaultTimeout},
+		{"InitialInterval", &cfg.InitialInterval, DefaultInitialInterval},
+		{"MaxInterval", &cfg.MaxInterval, DefaultMaxInterval},
+		{"AuthFailureWindow", &cfg.AuthFailureWindow, DefaultAuthFailureWindow},
+		{"PaceMaxDelay", &cfg.PaceMaxDelay, DefaultPaceMaxDelay},
+	} {
+		if *d.v < 0 {
+			return fmt.Errorf("mparticle client: %s must not be negative", d.name)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if cfg.Historical && cfg.HistoricalAge < historicalMinAge {
+		return fmt.Errorf("mparticle client: HistoricalAge %v: the historical endpoint refuses events younger than %v", cfg.HistoricalAge, historicalMinAge)
+	}
+	if cfg.MaxElapsedTime < 0 {
+		return errors.New("mparticle client: MaxElapsedTime must not be negative")
+	}
+	if cfg.MaxInterval < cfg.InitialInterval {
+		cfg.MaxInterval = cfg.InitialInterval
+	}
+	if cfg.PaceThreshold == 0 {
+		cfg.PaceThreshold = DefaultPaceThreshold
+	}
+	if cfg.PaceThreshold >= 100 {
+		return errors.New("mparticle client: PaceThreshold must be below 100")
+	}
+	l := &cfg.Limits
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxEventsPerBatch", &l.MaxEventsPerBatch, DefaultMaxEventsPerBatch},
+		{"MaxBatchBytes", &l.MaxBatchBytes, DefaultMaxBatchBytes},
+		{"MaxBatchesPerRequest", &l.MaxBatchesPerRequest, DefaultMaxBatchesPerRequest},
+		{"MaxRequestBytes", &l.MaxRequestBytes, DefaultMaxRequestBytes},
+	} {
+		if *f.v < 0 {
+			return fmt.Errorf("mparticle client: Limits.%s must not be negative", f.name)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if l.MaxRequestBytes < l.MaxBatchBytes+2 {
+		return errors.New("mparticle client: Limits.MaxRequestBytes must hold at least one full batch")
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NopMetrics{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = nopLogger{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return nil
+}
+
+// newHTTPClient keeps enough idle connections for several concurrent Send
+// calls to one host; the default transport keeps only two per host.
+func newHTTPClient() *http.Client {
+	t := &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          64,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{Transport: t}
+}
+
+// Close releases idle connections of the client's own HTTP client.
+func (c *Client) Close() {
+	if c.ownsHTTP {
+		c.httpClient.CloseIdleConnections()
+	}
+}
+
+// HasFeed reports whether credentials are configured for feed.
+func (c *Client) HasFeed(feed string) bool {
+	_, ok := c.feeds[feed]
+	return ok
+}
+
+// DryRunSummary returns what a dry-run client has written so far, by feed;
+// nil when the client is not in dry-run mode.
+func (c *Client) DryRunSummary() map[string]DryRunCounts {
+	if c.dry == nil {
+		return nil
+	}
+	return c.dry.summary()
+}
+
+// Send delivers items and returns one error per item, in order: nil when
+// mParticle accepted the item's batch, else a *DeliveryError. Items of the
+// same feed, endpoint and envelope are packed into shared batches; each
+// feed's requests go out in their own goroutine so that a throttled or
+// failing feed does not hold the others back within the call.
+func (c *Client) Send(ctx context.Context, items []Item) []error {
+	errs := make([]error, len(items))
+	if len(items) == 0 {
+		return errs
+	}
+	p, _ := c.packers.Get().(*packer)
+	if p == nil {
+		p = &packer{}
+	}
+	defer c.packers.Put(p)
+	plans := p.pack(c, items, errs)
+
+	if len(plans) == 1 {
+		c.deliverFeed(ctx, plans[0], errs)
+		return errs
+	}
+	var wg sync.WaitGroup
+	for _, plan := range plans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.deliverFeed(ctx, plan, errs)
+		}()
+	}
+	wg.Wait()
+	return errs
+}

@@ -1,0 +1,243 @@
+package client
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// The packer only needs the spans of a batch's top-level members and of its
+// events, never a decoded tree, so it walks the bytes itself: decoding every
+// mapped batch with encoding/json on the hot path would allocate a map, a
+// slice and a string per member. Every walker here assumes its input already
+// passed json.Valid, which keeps them short.
+
+// isJSONSpace reports whether c is insignificant JSON whitespace.
+func isJSONSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
+}
+
+// skipSpace returns the index of the first non-space byte at or after i.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isJSONSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string whose opening quote is at
+// b[i].
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index just past the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return len(b)
+	default: // number, true, false, null
+		for i < len(b) {
+			switch c := b[i]; {
+			case c == ',' || c == '}' || c == ']' || isJSONSpace(c):
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}
+
+// trimSpace strips insignificant whitespace around a JSON value.
+func trimSpace(b []byte) []byte {
+	start := skipSpace(b, 0)
+	end := len(b)
+	for end > start && isJSONSpace(b[end-1]) {
+		end--
+	}
+	return b[start:end]
+}
+
+// objectIter walks the members of a JSON object.
+type objectIter struct {
+	b []byte
+	i int
+}
+
+// newObjectIter starts a walk over obj, which must be a trimmed JSON object.
+func newObjectIter(obj []byte) objectIter {
+	return objectIter{b: obj, i: 1}
+}
+
+// next returns the next member: its key as raw JSON (quotes included) and its
+// raw value. ok is false after the last member.
+func (it *objectIter) next() (key, val []byte, ok bool) {
+	b := it.b
+	i := skipSpace(b, it.i)
+	if i < len(b) && b[i] == ',' {
+		i = skipSpace(b, i+1)
+	}
+	if i >= len(b) || b[i] != '"' {
+		it.i = len(b)
+		return nil, nil, false
+	}
+	kEnd := skipString(b, i)
+	key = b[i:kEnd]
+	i = skipSpace(b, kEnd)
+	i = skipSpace(b, i+1) // the colon
+	vEnd := skipValue(b, i)
+	val = b[i:vEnd]
+	it.i = vEnd
+	return key, val, true
+}
+
+// arrayIter walks the elements of a JSON array.
+type arrayIter struct {
+	b []byte
+	i int
+}
+
+// newArrayIter starts a walk over arr, which must be a trimmed JSON array.
+func newArrayIter(arr []byte) arrayIter {
+	return arrayIter{b: arr, i: 1}
+}
+
+// next returns the next raw element; ok is false after the last one.
+func (it *arrayIter) next() (elem []byte, ok bool) {
+	b := it.b
+	i := skipSpace(b, it.i)
+	if i < len(b) && b[i] == ',' {
+		i = skipSpace(b, i+1)
+	}
+	if i >= len(b) || b[i] == ']' {
+		it.i = len(b)
+		return nil, false
+	}
+	end := skipValue(b, i)
+	it.i = end
+	return b[i:end], true
+}
+
+// keyIs reports whether the raw JSON key equals name. Keys written with
+// escapes (legal, if odd) are decoded first so that "\u0065vents" still
+// means events.
+func keyIs(raw []byte, name string) bool {
+	if len(raw) == len(name)+2 && string(raw[1:len(raw)-1]) == name {
+		return true
+	}
+	if !hasBackslash(raw) {
+		return false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return false
+	}
+	return s == name
+}
+
+// hasBackslash reports whether b contains a JSON escape.
+func hasBackslash(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
+// member finds the value of the member called name in a trimmed JSON object.
+func member(obj []byte, name string) ([]byte, bool) {
+	if len(obj) == 0 || obj[0] != '{' {
+		return nil, false
+	}
+	it := newObjectIter(obj)
+	var found []byte
+	ok := false
+	for {
+		k, v, more := it.next()
+		if !more {
+			return found, ok
+		}
+		if keyIs(k, name) {
+			// The last duplicate wins, as with encoding/json.
+			found, ok = v, true
+		}
+	}
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s to dst as a JSON string. Go's strconv quoting
+// is not JSON (it emits \x.. and \U........), so this escapes by JSON's own
+// rules: quote, backslash and control characters, U+2028/U+2029 (which break
+// JavaScript readers of JSON lines) and invalid UTF-8 as U+FFFD.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
