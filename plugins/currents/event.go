@@ -333,6 +333,12 @@ func valueOf(x any) Value {
 			items[i] = valueOf(it)
 		}
 		return ArrayValue(items)
+	case []string:
+		items := make([]Value, len(t))
+		for i, it := range t {
+			items[i] = StringValue(it)
+		}
+		return ArrayValue(items)
 	case map[string]any:
 		keys := make([]string, 0, len(t))
 		for k := range t {
