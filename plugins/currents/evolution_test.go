@@ -47,7 +47,7 @@ func TestUnknownTypeWithEveryKind(t *testing.T) {
 	body := encode(t, schema, map[string]any{
 		"id": "e1", "time": int64(1700000000), "score": 2.5, "raw": []byte{0, 1, 2}, "kind": "B",
 		"fx": [3]byte{'x', 'y', 'z'}, "tags": map[string]any{"a": 1},
-		"ctx": map[string]any{"dataexport.GCS.inner.users.messages.line.Ctx": map[string]any{"a": "q", "n": int64(9)}},
+		"ctx":   map[string]any{"dataexport.GCS.inner.users.messages.line.Ctx": map[string]any{"a": "q", "n": int64(9)}},
 		"empty": "", "nothing": nil,
 	})
 	evs, r, err := decodeAll("no/type/here.avro", body)
@@ -120,7 +120,7 @@ func TestEventTypeSources(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]string{
-		"dataexport.S3.inner.users.messages.pushnotification.Send":  "users.messages.pushnotification.Send",
+		"dataexport.S3.inner.users.messages.pushnotification.Send":    "users.messages.pushnotification.Send",
 		"dataexport.AzureBlob.inner.users.canvas.exit.PerformedEvent": "users.canvas.exit.PerformedEvent",
 		"users.behaviors.Uninstall":                                   "users.behaviors.Uninstall",
 		"com.braze.currents.users.campaigns.Conversion":               "users.campaigns.Conversion",
