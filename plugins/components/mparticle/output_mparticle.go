@@ -1,0 +1,691 @@
+package mparticle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/client"
+)
+
+// Field names of the mparticle output, shared by the spec and the parser.
+const (
+	mpOutputFieldURL               = "url"
+	mpOutputFieldPod               = "pod"
+	mpOutputFieldFeeds             = "feeds"
+	mpOutputFieldFeedKey           = "key"
+	mpOutputFieldFeedSecret        = "secret"
+	mpOutputFieldFeed              = "feed"
+	mpOutputFieldEnvironment       = "environment"
+	mpOutputFieldBatching          = "batching"
+	mpOutputFieldMaxInFlight       = "max_in_flight"
+	mpOutputFieldRateLimit         = "rate_limit"
+	mpOutputFieldBackoff           = "backoff"
+	mpOutputFieldInitialInterval   = "initial_interval"
+	mpOutputFieldMaxInterval       = "max_interval"
+	mpOutputFieldMaxElapsedTime    = "max_elapsed_time"
+	mpOutputFieldAuthFailureWindow = "auth_failure_window"
+	mpOutputFieldHistorical        = "historical"
+	mpOutputFieldUnknownFeed       = "unknown_feed"
+	mpOutputFieldDryRun            = "dry_run"
+	mpOutputFieldDryRunPath        = "dry_run_path"
+	mpOutputFieldTimeout           = "timeout"
+	mpOutputFieldPaceThreshold     = "pace_threshold"
+)
+
+// mpOutputFeeds are the feed inputs mParticle offers for Braze data.
+var mpOutputFeeds = []string{"ios", "android", "web", "unbound"}
+
+// mpOutputPods maps a data pod to its Events API base URL.
+var mpOutputPods = map[string]string{
+	"us1": "https://s2s.us1.mparticle.com/v2",
+	"us2": "https://s2s.us2.mparticle.com/v2",
+	"eu1": "https://s2s.eu1.mparticle.com/v2",
+	"au1": "https://s2s.au1.mparticle.com/v2",
+}
+
+// Unknown-feed policies.
+const (
+	mpOutputUnknownFeedUnbound = "unbound"
+	mpOutputUnknownFeedFail    = "fail"
+)
+
+// Defaults of the batching policy applied when none is configured.
+const (
+	mpOutputDefaultBatchCount  = 100
+	mpOutputDefaultBatchPeriod = "1s"
+)
+
+func mpOutputSpec() *service.ConfigSpec {
+	feedFields := make([]*service.ConfigField, 0, len(mpOutputFeeds))
+	for _, feed := range mpOutputFeeds {
+		feedFields = append(feedFields, service.NewObjectField(feed,
+			service.NewStringField(mpOutputFieldFeedKey).
+				Description("The server-to-server key of the feed input.").
+				Secret(),
+			service.NewStringField(mpOutputFieldFeedSecret).
+				Description("The server-to-server secret of the feed input.").
+				Secret(),
+		).Description(fmt.Sprintf("Credentials of the %s feed input.", feed)).Optional())
+	}
+
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Services").
+		Version("0.1.0").
+		Summary("Sends mParticle batches to the mParticle server-to-server Events API, packed into bulk requests, with per-feed retries.").
+		Description(`
+Each message must be one mParticle batch (the JSON of one user's batch, as written by the
+`+"`currents_to_mparticle`"+` processor) and carries the feed input it belongs to in the
+`+"`feed`"+` field (by default the `+"`mparticle_feed`"+` metadata the processor sets).
+
+### Packing
+
+Messages of the same feed, endpoint and envelope (every top-level field except `+"`events`"+`
+and `+"`source_request_id`"+`, i.e. the same user) are merged into one batch of at most 100
+events and 128 KB; batches are sent in `+"`/bulkevents`"+` requests of at most 100 batches and
+under 256 KB. mParticle limits throughput in batches per second (about 270 by default), so packing
+raises events per second. Each packed batch gets a deterministic `+"`source_request_id`"+`
+(a UUIDv5 of its sorted event `+"`source_message_id`"+`s): mParticle deduplicates a batch that
+is retried or replayed. With `+"`historical`"+`, batches whose events are all older than 30 days
+go to `+"`/bulkevents/historical`"+`.
+
+### Responses
+
+| status | what the output does |
+|---|---|
+| 202 | delivered; batches listed as failed in the body fail with reason `+"`rejected`"+` |
+| 400 | the request is split in halves until the bad batches stand alone; only they fail (`+"`bad_request`"+`) |
+| 401 | fails the messages (`+"`auth_failed`"+`): a configuration error |
+| 403 | pauses that feed only and retries with backoff for `+"`auth_failure_window`"+` from the first 403 of the outage, then fails the messages (`+"`auth_window_expired`"+`) |
+| 429 | waits `+"`Retry-After`"+` (else backoff) and retries; `+"`X-mp-rate-limit-percentage-used`"+` above `+"`pace_threshold`"+` slows the feed down before 429s happen |
+| 5xx, network errors | retries with exponential backoff and jitter, up to `+"`backoff.max_elapsed_time`"+` (0: until shutdown) |
+
+### Failed messages
+
+Messages that cannot be delivered are reported to Benthos individually, so a
+[`+"`fallback`"+`](/docs/components/outputs/fallback) output routes exactly those to a
+dead-letter output; the error (in `+"`@fallback_error`"+`) starts with
+`+"`mparticle <reason>`"+`, where reason is one of `+"`invalid_batch`"+`,
+`+"`unknown_feed`"+`, `+"`too_large`"+`, `+"`bad_request`"+`, `+"`rejected`"+`,
+`+"`auth_failed`"+`, `+"`auth_window_expired`"+`, `+"`unexpected_status`"+` (permanent) or
+`+"`retries_exhausted`"+`, `+"`context`"+`, `+"`dry_run_write`"+` (temporary: the retry budget ran
+out, Benthos is shutting down, or the dry-run file could not be written). Without a fallback, Benthos nacks failed messages and the input delivers them
+again. To keep temporary failures out of a dead-letter output, leave
+`+"`backoff.max_elapsed_time`"+` at 0.
+
+Benthos acknowledges each input transaction as a whole. When the output batches messages of
+several transactions together (the default `+"`batching`"+`), a transaction of one message gets
+exactly its own outcome, but a transaction of several messages fails whole if any of its messages
+fails (so delivered messages could reach the dead-letter output too). If your input produces
+batches, turn output batching off (`+"`batching: {count: 0}`"+`) and size batches at the
+input instead: each write then carries one input batch and failures map to messages exactly.
+
+Write requests of all feeds in a batch go out concurrently, but a Benthos batch is acknowledged as a
+whole: while one feed waits out a 403 outage, batches holding messages of that feed hold their
+`+"`max_in_flight`"+` slot. To isolate feeds completely, route each feed to its own
+`+"`mparticle`"+` output with a `+"`switch`"+` on `+"`@mparticle_feed`"+`.
+
+### Dry run
+
+With `+"`dry_run`"+` nothing is sent: each request is written to `+"`dry_run_path`"+` as one JSON line
+`+"`{\"method\":\"POST\",\"url\":...,\"feed\":...,\"headers\":{...},\"body\":[...]}`"+` with the
+Authorization header redacted, treated as accepted, and a summary per feed is logged on close.
+
+### Metrics
+
+- `+"`mparticle_requests`"+` (labels `+"`feed`"+`, `+"`status`"+`; status 0 when no response came)
+- `+"`mparticle_batches_accepted`"+`, `+"`mparticle_events_accepted`"+` (label `+"`feed`"+`)
+- `+"`mparticle_batch_events`"+` (gauge, label `+"`feed`"+`): events in the latest accepted batch
+- `+"`mparticle_retries`"+` (labels `+"`feed`"+`, `+"`cause`"+`: throttled, server_error, network, forbidden, rate_limit)
+- `+"`mparticle_throttled_seconds`"+` (label `+"`feed`"+`)
+- `+"`mparticle_events_failed`"+` (labels `+"`feed`"+`, `+"`reason`"+`)
+
+Logs never contain credentials nor batch content.`).
+		Fields(
+			service.NewURLField(mpOutputFieldURL).
+				Description("The Events API base URL, up to and including `/v2`. Set either this or `pod`.").
+				Example("https://s2s.eu1.mparticle.com/v2").
+				Optional(),
+			service.NewStringEnumField(mpOutputFieldPod, "us1", "us2", "eu1", "au1").
+				Description("The mParticle data pod of the workspace, which selects the documented Events API host. Set either this or `url`; a workspace on one pod cannot be reached through another.").
+				Example("eu1").
+				Optional(),
+			service.NewObjectField(mpOutputFieldFeeds, feedFields...).
+				Description("Server-to-server credentials per feed input. Each feed input of mParticle's Braze integration has its own key and secret; configure those you use."),
+			service.NewInterpolatedStringField(mpOutputFieldFeed).
+				Description("The feed of a message: `ios`, `android`, `web` or `unbound`.").
+				Default("${! @mparticle_feed }").
+				Example("unbound"),
+			service.NewStringEnumField(mpOutputFieldEnvironment, "production", "development").
+				Description("Replaces the `environment` of every batch. By default batches keep their own.").
+				Optional(),
+			service.NewBatchPolicyField(mpOutputFieldBatching).
+				Description("How many messages are gathered before a write: more messages per write means more packing and fewer requests. `count: 0` (and nothing else) turns output batching off, so that each write carries the input's own batch; see Failed messages.").
+				Default(map[string]any{
+					"count":      mpOutputDefaultBatchCount,
+					"byte_size":  0,
+					"period":     mpOutputDefaultBatchPeriod,
+					"check":      "",
+					"processors": []any{},
+				}),
+			service.NewOutputMaxInFlightField().Default(4),
+			service.NewStringField(mpOutputFieldRateLimit).
+				Description("The name of a [`rate_limit`](/docs/components/rate_limits/about) resource consulted before every request.").
+				Optional().
+				Advanced(),
+			service.NewObjectField(mpOutputFieldBackoff,
+				service.NewDurationField(mpOutputFieldInitialInterval).
+					Description("The first wait between retries of a request.").
+					Default("500ms").Example("100ms").Example("1s"),
+				service.NewDurationField(mpOutputFieldMaxInterval).
+					Description("The longest wait between retries of a request.").
+					Default("30s").Example("10s").Example("1m"),
+				service.NewDurationField(mpOutputFieldMaxElapsedTime).
+					Description("How long a request retries 429, 5xx and network errors before its messages fail as `retries_exhausted`. `0s` retries until shutdown.").
+					Default("0s").Example("10m").Example("1h"),
+			).Description("Exponential backoff (with jitter) between retries of a request.").Advanced(),
+			service.NewDurationField(mpOutputFieldAuthFailureWindow).
+				Description("How long a feed answering 403 keeps being retried, from the first 403 of the outage, before its messages fail as `auth_window_expired`.").
+				Default("48h").Example("1h"),
+			service.NewBoolField(mpOutputFieldHistorical).
+				Description("Send batches whose events are all older than 30 days to `/bulkevents/historical`.").
+				Default(true),
+			service.NewStringAnnotatedEnumField(mpOutputFieldUnknownFeed, map[string]string{
+				mpOutputUnknownFeedUnbound: "Send the message on the `unbound` feed (it must have credentials).",
+				mpOutputUnknownFeedFail:    "Fail the message with reason `unknown_feed`.",
+			}).
+				Description("What to do with a message whose feed has no credentials configured.").
+				Default(mpOutputUnknownFeedUnbound),
+			service.NewBoolField(mpOutputFieldDryRun).
+				Description("Write the requests instead of sending them.").
+				Default(false),
+			service.NewStringField(mpOutputFieldDryRunPath).
+				Description("Where `dry_run` writes: a file path (appended to) or `stdout`.").
+				Default("stdout").
+				Example("./mparticle-requests.jsonl"),
+			service.NewDurationField(mpOutputFieldTimeout).
+				Description("The timeout of one HTTP request.").
+				Default("30s"),
+			service.NewFloatField(mpOutputFieldPaceThreshold).
+				Description("The `X-mp-rate-limit-percentage-used` value (above 0, below 100) over which a feed slows down, pausing up to 1s at 100%. A negative value turns pacing off.").
+				Default(client.DefaultPaceThreshold).
+				Advanced(),
+		).
+		Example("Dead-lettering", "Sends to the EU1 pod and routes messages mParticle refuses to a file, with the reason.", `
+output:
+  fallback:
+    - mparticle:
+        pod: eu1
+        feeds:
+          unbound:
+            key: ${MPARTICLE_UNBOUND_KEY}
+            secret: ${MPARTICLE_UNBOUND_SECRET}
+          ios:
+            key: ${MPARTICLE_IOS_KEY}
+            secret: ${MPARTICLE_IOS_SECRET}
+    - file:
+        path: ./dead-letter.jsonl
+        codec: lines
+      processors:
+        - mutation: 'meta mparticle_error = @fallback_error'
+`).
+		Example("Dry run", "Writes the requests it would send to a file.", `
+output:
+  mparticle:
+    url: https://s2s.us1.mparticle.com/v2
+    feeds:
+      unbound:
+        key: example-key
+        secret: example-secret
+    dry_run: true
+    dry_run_path: ./requests.jsonl
+`)
+}
+
+func init() {
+	err := service.RegisterBatchOutput("mparticle", mpOutputSpec(),
+		func(conf *service.ParsedConfig, mgr *service.Resources) (out service.BatchOutput, policy service.BatchPolicy, maxInFlight int, err error) {
+			if maxInFlight, err = conf.FieldMaxInFlight(); err != nil {
+				return
+			}
+			if policy, err = conf.FieldBatchPolicy(mpOutputFieldBatching); err != nil {
+				return
+			}
+			out, err = mpOutputFromParsed(conf, mgr)
+			return
+		})
+	if err != nil {
+		panic(err)
+	}
+}
+
+// mpOutputConfig is the parsed configuration of the mparticle output.
+type mpOutputConfig struct {
+	client      client.Config
+	feed        *service.InterpolatedString
+	unknownFeed string
+	rateLimit   string
+	dryRun      bool
+	dryRunPath  string
+}
+
+// mpOutputConfigFromParsed reads and checks the fields of the output.
+func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, error) {
+	c := &mpOutputConfig{client: client.DefaultConfig()}
+	var err error
+
+	hasURL, hasPod := conf.Contains(mpOutputFieldURL), conf.Contains(mpOutputFieldPod)
+	switch {
+	case hasURL && hasPod:
+		return nil, fmt.Errorf("set either %s or %s, not both", mpOutputFieldURL, mpOutputFieldPod)
+	case hasURL:
+		u, err := conf.FieldURL(mpOutputFieldURL)
+		if err != nil {
+			return nil, err
+		}
+		if u.User != nil {
+			return nil, fmt.Errorf("%s must not carry credentials; use %s", mpOutputFieldURL, mpOutputFieldFeeds)
+		}
+		c.client.URL = u.String()
+	case hasPod:
+		pod, err := conf.FieldString(mpOutputFieldPod)
+		if err != nil {
+			return nil, err
+		}
+		base, ok := mpOutputPods[pod]
+		if !ok {
+			return nil, fmt.Errorf("%s %q: want one of us1, us2, eu1, au1", mpOutputFieldPod, pod)
+		}
+		c.client.URL = base
+	default:
+		return nil, fmt.Errorf("set %s or %s", mpOutputFieldURL, mpOutputFieldPod)
+	}
+
+	c.client.Credentials = map[string]client.Credentials{}
+	for _, feed := range mpOutputFeeds {
+		if !conf.Contains(mpOutputFieldFeeds, feed) {
+			continue
+		}
+		var cred client.Credentials
+		if cred.Key, err = conf.FieldString(mpOutputFieldFeeds, feed, mpOutputFieldFeedKey); err != nil {
+			return nil, err
+		}
+		if cred.Secret, err = conf.FieldString(mpOutputFieldFeeds, feed, mpOutputFieldFeedSecret); err != nil {
+			return nil, err
+		}
+		if cred.Key == "" || cred.Secret == "" {
+			return nil, fmt.Errorf("%s.%s: both %s and %s are required", mpOutputFieldFeeds, feed, mpOutputFieldFeedKey, mpOutputFieldFeedSecret)
+		}
+		c.client.Credentials[feed] = cred
+	}
+	if len(c.client.Credentials) == 0 {
+		return nil, fmt.Errorf("%s: configure the credentials of at least one feed (%s)", mpOutputFieldFeeds, strings.Join(mpOutputFeeds, ", "))
+	}
+
+	if c.feed, err = conf.FieldInterpolatedString(mpOutputFieldFeed); err != nil {
+		return nil, err
+	}
+	if conf.Contains(mpOutputFieldEnvironment) {
+		if c.client.Environment, err = conf.FieldString(mpOutputFieldEnvironment); err != nil {
+			return nil, err
+		}
+	}
+	if conf.Contains(mpOutputFieldRateLimit) {
+		if c.rateLimit, err = conf.FieldString(mpOutputFieldRateLimit); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range []struct {
+		path []string
+		dst  *time.Duration
+		zero bool // whether 0 is meaningful
+	}{
+		{[]string{mpOutputFieldBackoff, mpOutputFieldInitialInterval}, &c.client.InitialInterval, false},
+		{[]string{mpOutputFieldBackoff, mpOutputFieldMaxInterval}, &c.client.MaxInterval, false},
+		{[]string{mpOutputFieldBackoff, mpOutputFieldMaxElapsedTime}, &c.client.MaxElapsedTime, true},
+		{[]string{mpOutputFieldAuthFailureWindow}, &c.client.AuthFailureWindow, false},
+		{[]string{mpOutputFieldTimeout}, &c.client.Timeout, false},
+	} {
+		v, err := conf.FieldDuration(d.path...)
+		if err != nil {
+			return nil, err
+		}
+		if v < 0 || (v == 0 && !d.zero) {
+			return nil, fmt.Errorf("%s must be positive, got %v", strings.Join(d.path, "."), v)
+		}
+		*d.dst = v
+	}
+	if c.client.MaxInterval < c.client.InitialInterval {
+		return nil, fmt.Errorf("%s.%s (%v) is shorter than %s.%s (%v)", mpOutputFieldBackoff, mpOutputFieldMaxInterval,
+			c.client.MaxInterval, mpOutputFieldBackoff, mpOutputFieldInitialInterval, c.client.InitialInterval)
+	}
+	if c.client.Historical, err = conf.FieldBool(mpOutputFieldHistorical); err != nil {
+		return nil, err
+	}
+	if c.client.PaceThreshold, err = conf.FieldFloat(mpOutputFieldPaceThreshold); err != nil {
+		return nil, err
+	}
+	if c.client.PaceThreshold == 0 || c.client.PaceThreshold >= 100 {
+		return nil, fmt.Errorf("%s must be between 0 and 100 (exclusive), or negative to turn pacing off", mpOutputFieldPaceThreshold)
+	}
+	if c.unknownFeed, err = conf.FieldString(mpOutputFieldUnknownFeed); err != nil {
+		return nil, err
+	}
+	if c.unknownFeed == mpOutputUnknownFeedUnbound {
+		if _, ok := c.client.Credentials["unbound"]; !ok {
+			return nil, fmt.Errorf("%s: %s needs credentials for %s.unbound", mpOutputFieldUnknownFeed, mpOutputUnknownFeedUnbound, mpOutputFieldFeeds)
+		}
+	}
+	if c.dryRun, err = conf.FieldBool(mpOutputFieldDryRun); err != nil {
+		return nil, err
+	}
+	if c.dryRunPath, err = conf.FieldString(mpOutputFieldDryRunPath); err != nil {
+		return nil, err
+	}
+	if c.dryRun && c.dryRunPath == "" {
+		return nil, fmt.Errorf("%s is empty", mpOutputFieldDryRunPath)
+	}
+	return c, nil
+}
+
+// mpOutput is the mparticle batch output: a thin adapter from Benthos
+// batches to client.Send.
+type mpOutput struct {
+	conf    *mpOutputConfig
+	mgr     *service.Resources
+	log     *service.Logger
+	metrics *mpOutputMetrics
+	client  *client.Client
+	dry     *mpOutputDryRunSink // nil unless dry_run
+}
+
+// mpOutputFromParsed builds the output from its parsed configuration.
+func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*mpOutput, error) {
+	c, err := mpOutputConfigFromParsed(conf)
+	if err != nil {
+		return nil, err
+	}
+	if c.rateLimit != "" && !mgr.HasRateLimit(c.rateLimit) {
+		return nil, fmt.Errorf("%s: rate limit resource %q was not found", mpOutputFieldRateLimit, c.rateLimit)
+	}
+	o := &mpOutput{conf: c, mgr: mgr, log: mgr.Logger()}
+	o.metrics = newMPOutputMetrics(mgr.Metrics(), c.client.Credentials)
+	c.client.Metrics = o.metrics
+	c.client.Logger = o.log
+	if c.rateLimit != "" {
+		c.client.RateLimit = o.waitForRateLimit
+	}
+	if c.dryRun {
+		o.dry = &mpOutputDryRunSink{}
+		c.client.DryRun = o.dry
+	}
+	if o.client, err = client.New(c.client); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// Connect opens the dry-run destination; a real client connects per request.
+func (o *mpOutput) Connect(ctx context.Context) error {
+	if o.dry == nil {
+		return nil
+	}
+	return o.dry.open(o.mgr, o.conf.dryRunPath)
+}
+
+// WriteBatch sends the batch and reports exactly the messages that were not
+// delivered, each with its own error, so that fallback and reject_errored
+// act on those alone.
+func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
+	items := make([]client.Item, 0, len(batch))
+	index := make([]int, 0, len(batch)) // items[k] is batch[index[k]]
+	var berr *service.BatchError
+	failed := 0
+	reasons := map[string]int{}
+	fail := func(i int, err error) {
+		if berr == nil {
+			berr = service.NewBatchError(batch, err)
+		}
+		berr.Failed(i, err)
+		failed++
+	}
+	for i, msg := range batch {
+		feed, err := batch.TryInterpolatedString(i, o.conf.feed)
+		if err != nil {
+			o.metrics.EventsFailed("", client.ReasonInvalidBatch, 1)
+			reasons[client.ReasonInvalidBatch]++
+			fail(i, fmt.Errorf("mparticle %s: message %d: %s: %w", client.ReasonInvalidBatch, i, mpOutputFieldFeed, err))
+			continue
+		}
+		raw, err := msg.AsBytes()
+		if err != nil {
+			o.metrics.EventsFailed("", client.ReasonInvalidBatch, 1)
+			reasons[client.ReasonInvalidBatch]++
+			fail(i, fmt.Errorf("mparticle %s: message %d: %w", client.ReasonInvalidBatch, i, err))
+			continue
+		}
+		items = append(items, client.Item{Feed: o.resolveFeed(feed), Batch: raw})
+		index = append(index, i)
+	}
+
+	for k, err := range o.client.Send(ctx, items) {
+		if err != nil {
+			reasons[client.Reason(err)]++
+			fail(index[k], err)
+		}
+	}
+	if berr == nil {
+		return nil
+	}
+	o.log.Warnf("mparticle: %d of %d messages not delivered (%s)", failed, len(batch), mpOutputReasonSummary(reasons))
+	return berr
+}
+
+// resolveFeed applies the unknown_feed policy to a message's feed.
+func (o *mpOutput) resolveFeed(feed string) string {
+	feed = strings.ToLower(strings.TrimSpace(feed))
+	if o.client.HasFeed(feed) || o.conf.unknownFeed != mpOutputUnknownFeedUnbound {
+		return feed
+	}
+	return "unbound"
+}
+
+// waitForRateLimit blocks until the rate_limit resource allows a request.
+func (o *mpOutput) waitForRateLimit(ctx context.Context) error {
+	for {
+		var wait time.Duration
+		var err error
+		if rerr := o.mgr.AccessRateLimit(ctx, o.conf.rateLimit, func(rl service.RateLimit) {
+			wait, err = rl.Access(ctx)
+		}); rerr != nil {
+			err = rerr
+		}
+		if err != nil {
+			return fmt.Errorf("rate limit %q: %w", o.conf.rateLimit, err)
+		}
+		if wait <= 0 {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+// Close logs the dry-run summary and releases the client.
+func (o *mpOutput) Close(ctx context.Context) error {
+	o.client.Close()
+	if o.dry == nil {
+		return nil
+	}
+	summary := o.client.DryRunSummary()
+	feeds := make([]string, 0, len(summary))
+	for feed := range summary {
+		feeds = append(feeds, feed)
+	}
+	sort.Strings(feeds)
+	for _, feed := range feeds {
+		s := summary[feed]
+		o.log.Infof("mparticle dry run: feed %s: %d requests, %d batches, %d events", feed, s.Requests, s.Batches, s.Events)
+	}
+	if len(feeds) == 0 {
+		o.log.Infof("mparticle dry run: no requests")
+	}
+	return o.dry.close()
+}
+
+// mpOutputReasonSummary renders failure counts as "bad_request: 2, rejected: 1".
+func mpOutputReasonSummary(reasons map[string]int) string {
+	keys := make([]string, 0, len(reasons))
+	for r := range reasons {
+		keys = append(keys, r)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, r := range keys {
+		if r == "" {
+			parts[i] = fmt.Sprintf("other: %d", reasons[r])
+			continue
+		}
+		parts[i] = fmt.Sprintf("%s: %d", r, reasons[r])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// mpOutputDryRunSink is the dry-run destination, opened on Connect.
+type mpOutputDryRunSink struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closer io.Closer
+}
+
+func (s *mpOutputDryRunSink) open(mgr *service.Resources, path string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w != nil {
+		return nil
+	}
+	if path == "stdout" {
+		s.w = os.Stdout
+		return nil
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := mgr.FS().MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("%s: %w", mpOutputFieldDryRunPath, err)
+		}
+	}
+	f, err := mgr.FS().OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("%s: %w", mpOutputFieldDryRunPath, err)
+	}
+	wc, ok := f.(io.WriteCloser)
+	if !ok {
+		_ = f.Close()
+		return fmt.Errorf("%s: %q is not writable", mpOutputFieldDryRunPath, path)
+	}
+	s.w, s.closer = wc, wc
+	return nil
+}
+
+// Write implements io.Writer for the client.
+func (s *mpOutputDryRunSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w == nil {
+		return 0, errors.New("dry-run destination is not open")
+	}
+	return s.w.Write(p)
+}
+
+func (s *mpOutputDryRunSink) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w = nil
+	if s.closer == nil {
+		return nil
+	}
+	err := s.closer.Close()
+	s.closer = nil
+	return err
+}
+
+// mpOutputMetrics counts the client's events as Benthos metrics.
+type mpOutputMetrics struct {
+	feeds       map[string]bool
+	requests    *service.MetricCounter
+	batches     *service.MetricCounter
+	events      *service.MetricCounter
+	batchEvents *service.MetricGauge
+	retries     *service.MetricCounter
+	throttled   *service.MetricCounter
+	failed      *service.MetricCounter
+}
+
+func newMPOutputMetrics(m *service.Metrics, creds map[string]client.Credentials) *mpOutputMetrics {
+	feeds := make(map[string]bool, len(creds))
+	for feed := range creds {
+		feeds[feed] = true
+	}
+	return &mpOutputMetrics{
+		feeds:       feeds,
+		requests:    m.NewCounter("mparticle_requests", "feed", "status"),
+		batches:     m.NewCounter("mparticle_batches_accepted", "feed"),
+		events:      m.NewCounter("mparticle_events_accepted", "feed"),
+		batchEvents: m.NewGauge("mparticle_batch_events", "feed"),
+		retries:     m.NewCounter("mparticle_retries", "feed", "cause"),
+		throttled:   m.NewCounter("mparticle_throttled_seconds", "feed"),
+		failed:      m.NewCounter("mparticle_events_failed", "feed", "reason"),
+	}
+}
+
+// label keeps the feed label to the configured feeds: a message's feed
+// comes from data, and unbounded label values would swamp a metrics store.
+func (m *mpOutputMetrics) label(feed string) string {
+	if m.feeds[feed] {
+		return feed
+	}
+	return "unknown"
+}
+
+// Request implements client.Metrics.
+func (m *mpOutputMetrics) Request(feed string, status int) {
+	m.requests.Incr(1, m.label(feed), strconv.Itoa(status))
+}
+
+// BatchAccepted implements client.Metrics.
+func (m *mpOutputMetrics) BatchAccepted(feed string, events int) {
+	f := m.label(feed)
+	m.batches.Incr(1, f)
+	m.events.Incr(int64(events), f)
+	m.batchEvents.Set(int64(events), f)
+}
+
+// Retry implements client.Metrics.
+func (m *mpOutputMetrics) Retry(feed, cause string) {
+	m.retries.Incr(1, m.label(feed), cause)
+}
+
+// Throttled implements client.Metrics.
+func (m *mpOutputMetrics) Throttled(feed string, d time.Duration) {
+	m.throttled.IncrFloat64(d.Seconds(), m.label(feed))
+}
+
+// EventsFailed implements client.Metrics.
+func (m *mpOutputMetrics) EventsFailed(feed, reason string, events int) {
+	m.failed.Incr(int64(events), m.label(feed), reason)
+}

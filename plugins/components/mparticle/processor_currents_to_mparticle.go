@@ -1,0 +1,487 @@
+package mparticle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
+)
+
+// Field names of the currents_to_mparticle processor, shared by the spec and
+// the parser; the Bloblang methods take the same names as parameters.
+const (
+	ctmFieldEnvironment       = "environment"
+	ctmFieldIdentity          = "identity"
+	ctmFieldMissingIdentity   = "missing_identity"
+	ctmFieldAppPlatforms      = "app_platforms"
+	ctmFieldPlatformFeeds     = "platform_feeds"
+	ctmFieldAppIDFeedTypes    = "app_id_feed_types"
+	ctmFieldDeviceIDMapping   = "device_id_mapping"
+	ctmFieldEventTypes        = "event_types"
+	ctmFieldExcludeEventTypes = "exclude_event_types"
+	ctmFieldUnknownEventTypes = "unknown_event_types"
+	ctmFieldAttributes        = "attributes"
+	ctmFieldAttributesRemove  = "remove"
+	ctmFieldAttributesHash    = "hash"
+)
+
+// Metadata the processor reads and writes.
+const (
+	ctmMetaEventType  = "currents_event_type"
+	ctmMetaFeed       = "mparticle_feed"
+	ctmMetaUser       = "mparticle_user"
+	ctmMetaHistorical = "mparticle_historical"
+	ctmMetaEventID    = "mparticle_event_id"
+	ctmMetaEventName  = "mparticle_event_name"
+)
+
+// ctmReasonBadMessage labels failures of messages that are not events at
+// all (no event type metadata, not a JSON object), in the failed metric.
+const ctmReasonBadMessage = "bad_message"
+
+// ctmOptionFields are the mapping option fields, shared with the Bloblang
+// method docs so that both describe the options with the same words.
+func ctmOptionFields() []*service.ConfigField {
+	identities := make([]string, 0, len(mparticle.IdentityTypes()))
+	for _, t := range mparticle.IdentityTypes() {
+		identities = append(identities, string(t))
+	}
+	return []*service.ConfigField{
+		service.NewStringEnumField(ctmFieldEnvironment, string(mparticle.Production), string(mparticle.Development)).
+			Description("The `environment` of every batch.").
+			Default(string(mparticle.Production)),
+		service.NewStringEnumField(ctmFieldIdentity, identities...).
+			Description("The mParticle identity that Braze's `external_user_id` fills. Braze documents it as `customerid`; mParticle's schema spells it `customer_id`.").
+			Default(string(mparticle.CustomerID)),
+		service.NewStringField(ctmFieldMissingIdentity).
+			Description("What happens to an event without `external_user_id`: `drop` (Braze's hosted connector does the same; counted in `currents_mparticle_events_dropped` with reason `no_identity`), `fail` (the message is errored, for `catch`, `fallback` or `reject_errored`), or `user_id:<identity>` to send Braze's own `user_id` as that identity (an event with neither id is dropped).").
+			Default(mparticle.MissingIdentityDrop).
+			Example("fail").
+			Example("user_id:other"),
+		service.NewStringMapField(ctmFieldAppPlatforms).
+			Description("The platform of each Braze app, by `app_id`: `ios`, `android`, `web`, `tvos`, `kindle` or `roku`. Braze knows it, this processor must be told. Used for the feed (and `device_info.platform`) of uninstalls and of the `app_id_feed_types`, which carry `app_id` but no `platform`; an app not listed goes to the unbound feed.").
+			Default(map[string]any{}).
+			Example(map[string]any{"3f1a2b4c-0d5e-4f60-8a71-92b3c4d5e6f7": "ios", "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d": "android"}),
+		service.NewStringMapField(ctmFieldPlatformFeeds).
+			Description("The feed of the platforms without a feed input of their own (`tvos`, `kindle`, `roku`): `ios`, `android`, `web` or `unbound`.").
+			Default(map[string]any{"tvos": "ios", "kindle": "android", "roku": "unbound"}).
+			Advanced(),
+		service.NewStringListField(ctmFieldAppIDFeedTypes).
+			Description("Glob patterns (`*` spans dots) of the event types, besides `users.behaviors.Uninstall`, whose feed comes from `app_platforms` when they have no `platform` field. Braze's hosted connector sends them to the unbound feed.").
+			Default([]any{}).
+			Example([]any{"users.campaigns.Conversion", "users.canvas.Conversion"}).
+			Advanced(),
+		service.NewStringAnnotatedEnumField(ctmFieldDeviceIDMapping, map[string]string{
+			string(mparticle.DeviceIDBraze):      "`device_id` becomes `device_info.ios_idfv` whatever the platform, as Braze's hosted connector sends it.",
+			string(mparticle.DeviceIDByPlatform): "`device_id` becomes `ios_idfv` on iOS and tvOS, `android_uuid` on Android and Kindle, and is left out elsewhere.",
+		}).
+			Description("Where Braze's `device_id` goes in `device_info`. A device id that is not a UUID is left out of `device_info` either way (it still travels as the `device_id` custom attribute).").
+			Default(string(mparticle.DeviceIDBraze)).
+			Advanced(),
+		service.NewStringListField(ctmFieldEventTypes).
+			Description("Glob patterns of the event types to send; empty sends every type. Other types are dropped with reason `excluded`.").
+			Default([]any{}).
+			Example([]any{"users.messages.*", "users.behaviors.Uninstall"}),
+		service.NewStringListField(ctmFieldExcludeEventTypes).
+			Description("Glob patterns of event types to drop (reason `excluded`).").
+			Default([]any{}).
+			Example([]any{"users.messages.email.*"}),
+		service.NewStringAnnotatedEnumField(ctmFieldUnknownEventTypes, map[string]string{
+			string(mparticle.UnknownGeneric): "Send a custom event named from the type, e.g. `users.messages.line.Click` becomes `LINE Click`.",
+			string(mparticle.UnknownDrop):    "Drop the event (reason `unknown_type`).",
+			string(mparticle.UnknownFail):    "Error the message.",
+		}).
+			Description("What happens to event types outside the catalog of 55 known types (Braze exports about 95, and adds more).").
+			Default(string(mparticle.UnknownGeneric)),
+		service.NewObjectField(ctmFieldAttributes,
+			service.NewStringListField(ctmFieldAttributesRemove).
+				Description("Names of values never to send.").
+				Default([]any{}).
+				Example([]any{"user_agent", "campaign_name"}),
+			service.NewStringListField(ctmFieldAttributesHash).
+				Description("Names of values to send as the lowercase hex SHA-256 of their text.").
+				Default([]any{}).
+				Example([]any{"email_address", "external_user_id"}),
+		).Description("Values to remove or hash before sending. Names are Currents field names, custom attribute names as sent (`card_id`) or flattened property names (`address.city`). An option applies wherever the value is sent: hashing `email_address` also hashes the `email` identity, hashing `to_phone_number` the `$mobile` user attribute, removing `device_model` removes it from `device_info`. `id`, `time` cannot be listed, and `external_user_id` can be hashed but not removed."),
+	}
+}
+
+func ctmProcSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Integration").
+		Version("0.1.0").
+		Summary("Maps Braze Currents events to mParticle Events API batches, one batch per event, as Braze's hosted mParticle connector does.").
+		Description(`
+Each input message is one Currents event: its fields as a JSON object, as the
+[`+"`braze_currents`"+`](/docs/components/scanners/braze_currents) scanner emits them, with the
+event type in the metadata key `+"`currents_event_type`"+` (required).
+
+Each output message is one mParticle batch for one user and one event, ready for the
+`+"`mparticle`"+` output, with this metadata:
+
+| key | value |
+|---|---|
+| `+"`mparticle_feed`"+` | the feed input the batch belongs to: `+"`ios`"+`, `+"`android`"+`, `+"`web`"+` or `+"`unbound`"+` |
+| `+"`mparticle_user`"+` | the user key as sent (for grouping one user's batches) |
+| `+"`mparticle_historical`"+` | `+"`true`"+` when the event is older than 30 days |
+| `+"`mparticle_event_id`"+` | the event's `+"`source_message_id`"+` (its Currents id, or a UUID derived from it) |
+| `+"`mparticle_event_name`"+` | the mParticle event name (empty for uninstall, session and commerce events) |
+
+The metadata of the input message is kept.
+
+### The mapping
+
+By default the output is what Braze's hosted connector sends for its 50 event types:
+a custom event named as in Braze's glossary ("Email Opens", "Push Notification Sends"...,
+uninstalls as an `+"`uninstall`"+` event), `+"`external_user_id`"+` as the `+"`customer_id`"+`
+identity, `+"`email_address`"+` as the `+"`email`"+` identity on email and subscription events,
+the phone number as the `+"`$mobile`"+` user attribute on SMS and WhatsApp events, device data in
+`+"`device_info`"+`, and every other field as a custom attribute (`+"`content_card_id`"+` renamed
+`+"`card_id`"+`, plus `+"`source_request_id`"+` = the event id). Beyond it:
+`+"`users.behaviors.CustomEvent`"+` becomes a custom event named by its `+"`name`"+` with its
+`+"`properties`"+` as attributes, `+"`users.behaviors.Purchase`"+` a commerce event (purchase),
+`+"`SessionStart`"+`/`+"`SessionEnd`"+` mParticle session events, and types the catalog does not
+know a custom event named from the type (see `+"`unknown_event_types`"+`). Fields that a new
+schema version adds appear as custom attributes by themselves.
+
+mParticle's limits are kept: names are cut to 256 characters, values to 4096, custom attributes
+beyond 100 are left out, each change counted in metrics. The feed is the event's `+"`platform`"+`
+field, else (uninstalls and `+"`app_id_feed_types`"+`) the platform of its app in
+`+"`app_platforms`"+`, else unbound.
+
+### Dropped and failed events
+
+Dropped events (no identity, excluded or unknown type) are removed from the batch and counted in
+`+"`currents_mparticle_events_dropped`"+` by event type and reason. Events that cannot be mapped
+(a required field missing or of the wrong kind, `+"`missing_identity: fail`"+`...) stay in the batch
+as errored messages with their input content, so `+"`catch`"+`, `+"`fallback`"+` or
+`+"`reject_errored`"+` can route them to a dead letter; they are counted in
+`+"`currents_mparticle_events_failed`"+` by event type and reason.
+
+### Metrics
+
+- `+"`currents_mparticle_events_mapped`"+` (labels `+"`event_type`"+`, `+"`feed`"+`)
+- `+"`currents_mparticle_events_historical`"+` (label `+"`event_type`"+`)
+- `+"`currents_mparticle_events_dropped`"+` (labels `+"`event_type`"+`, `+"`reason`"+`: `+"`no_identity`"+`, `+"`excluded`"+`, `+"`unknown_type`"+`)
+- `+"`currents_mparticle_events_failed`"+` (labels `+"`event_type`"+`, `+"`reason`"+`: `+"`missing_field`"+`, `+"`wrong_kind`"+`, `+"`invalid_value`"+`, `+"`no_identity`"+`, `+"`unknown_type`"+`, `+"`too_large`"+`, `+"`bad_message`"+`)
+- `+"`currents_mparticle_attributes_truncated`"+` (label `+"`part`"+`: `+"`name`"+` or `+"`value`"+`)
+- `+"`currents_mparticle_attributes_trimmed`"+`: custom attributes left out beyond 100
+- `+"`currents_mparticle_non_uuid_ids`"+` (label `+"`kind`"+`: `+"`device`"+` for device and advertising ids left out of `+"`device_info`"+`, `+"`event`"+` for event ids replaced by a derived UUID)`).
+		Fields(ctmOptionFields()...).
+		Example("Braze's hosted connector", "Read a Currents export, map it as Braze's hosted connector does, and send it to mParticle.", `
+input:
+  aws_s3:
+    bucket: my-currents-bucket
+    prefix: currents/
+    scanner:
+      braze_currents: {}
+pipeline:
+  processors:
+    - currents_to_mparticle:
+        app_platforms:
+          3f1a2b4c-0d5e-4f60-8a71-92b3c4d5e6f7: ios
+          7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d: android
+output:
+  mparticle:
+    pod: us1
+    feeds:
+      ios: { key: "${MP_IOS_KEY}", secret: "${MP_IOS_SECRET}" }
+      android: { key: "${MP_ANDROID_KEY}", secret: "${MP_ANDROID_SECRET}" }
+      unbound: { key: "${MP_UNBOUND_KEY}", secret: "${MP_UNBOUND_SECRET}" }
+`).
+		Example("Anonymous users and a dead letter", "Send Braze's user_id as the `other` identity when there is no external id, hash email addresses, and keep events that cannot be mapped in a file.", `
+pipeline:
+  processors:
+    - currents_to_mparticle:
+        missing_identity: user_id:other
+        attributes:
+          hash: [ email_address ]
+        exclude_event_types: [ users.messages.webhook.* ]
+    - catch:
+        - log:
+            level: WARN
+            message: 'unmappable Currents event: ${! error() }'
+output:
+  switch:
+    cases:
+      - check: errored()
+        output:
+          file:
+            path: ./dead-letter/${! @currents_event_type }.jsonl
+      - output:
+          mparticle:
+            pod: eu1
+            feeds:
+              unbound: { key: "${MP_KEY}", secret: "${MP_SECRET}" }
+`)
+}
+
+func init() {
+	err := service.RegisterBatchProcessor("currents_to_mparticle", ctmProcSpec(),
+		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchProcessor, error) {
+			return ctmProcFromParsed(conf, mgr)
+		})
+	if err != nil {
+		panic(err)
+	}
+}
+
+// ctmOptionsFromParsed reads the mapping options of a parsed config.
+func ctmOptionsFromParsed(conf *service.ParsedConfig) (mparticle.Options, error) {
+	var o mparticle.Options
+	str := func(name string) (string, error) { return conf.FieldString(name) }
+	env, err := str(ctmFieldEnvironment)
+	if err != nil {
+		return o, err
+	}
+	identity, err := str(ctmFieldIdentity)
+	if err != nil {
+		return o, err
+	}
+	if o.MissingIdentity, err = str(ctmFieldMissingIdentity); err != nil {
+		return o, err
+	}
+	if o.AppPlatforms, err = conf.FieldStringMap(ctmFieldAppPlatforms); err != nil {
+		return o, err
+	}
+	feeds, err := conf.FieldStringMap(ctmFieldPlatformFeeds)
+	if err != nil {
+		return o, err
+	}
+	if o.AppIDFeedTypes, err = conf.FieldStringList(ctmFieldAppIDFeedTypes); err != nil {
+		return o, err
+	}
+	deviceIDs, err := str(ctmFieldDeviceIDMapping)
+	if err != nil {
+		return o, err
+	}
+	if o.EventTypes, err = conf.FieldStringList(ctmFieldEventTypes); err != nil {
+		return o, err
+	}
+	if o.ExcludeEventTypes, err = conf.FieldStringList(ctmFieldExcludeEventTypes); err != nil {
+		return o, err
+	}
+	unknown, err := str(ctmFieldUnknownEventTypes)
+	if err != nil {
+		return o, err
+	}
+	if o.Attributes.Remove, err = conf.FieldStringList(ctmFieldAttributes, ctmFieldAttributesRemove); err != nil {
+		return o, err
+	}
+	if o.Attributes.Hash, err = conf.FieldStringList(ctmFieldAttributes, ctmFieldAttributesHash); err != nil {
+		return o, err
+	}
+	o.Environment = mparticle.Environment(env)
+	o.IdentityKey = mparticle.IdentityType(identity)
+	o.PlatformFeeds = ctmPlatformFeeds(feeds)
+	o.DeviceIDMapping = mparticle.DeviceIDMapping(deviceIDs)
+	o.UnknownTypes = mparticle.UnknownTypes(unknown)
+	return o, nil
+}
+
+func ctmPlatformFeeds(m map[string]string) map[string]mparticle.Feed {
+	out := make(map[string]mparticle.Feed, len(m))
+	for k, v := range m {
+		out[k] = mparticle.Feed(v)
+	}
+	return out
+}
+
+// ctmProc is the currents_to_mparticle processor: a thin adapter from
+// structured messages to mparticle.Mapper.
+type ctmProc struct {
+	mapper *mparticle.Mapper
+	log    *service.Logger
+	// now is the clock of the historical decision, read once per message
+	// batch rather than once per event (Unix nanoseconds).
+	now atomic.Int64
+
+	mapped     *service.MetricCounter
+	historical *service.MetricCounter
+	dropped    *service.MetricCounter
+	failed     *service.MetricCounter
+	truncated  *service.MetricCounter
+	trimmed    *service.MetricCounter
+	nonUUID    *service.MetricCounter
+}
+
+func ctmProcFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*ctmProc, error) {
+	opts, err := ctmOptionsFromParsed(conf)
+	if err != nil {
+		return nil, err
+	}
+	m := mgr.Metrics()
+	p := &ctmProc{
+		log:        mgr.Logger(),
+		mapped:     m.NewCounter("currents_mparticle_events_mapped", "event_type", "feed"),
+		historical: m.NewCounter("currents_mparticle_events_historical", "event_type"),
+		dropped:    m.NewCounter("currents_mparticle_events_dropped", "event_type", "reason"),
+		failed:     m.NewCounter("currents_mparticle_events_failed", "event_type", "reason"),
+		truncated:  m.NewCounter("currents_mparticle_attributes_truncated", "part"),
+		trimmed:    m.NewCounter("currents_mparticle_attributes_trimmed"),
+		nonUUID:    m.NewCounter("currents_mparticle_non_uuid_ids", "kind"),
+	}
+	opts.Now = func() time.Time { return time.Unix(0, p.now.Load()) }
+	if p.mapper, err = mparticle.New(opts); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ctmBatchBytes is a guess of one mapped batch's size, to size the shared
+// output buffer of a message batch in one allocation.
+const ctmBatchBytes = 1536
+
+// ProcessBatch maps each message. The batches of all messages share one
+// buffer, each message holding a capped slice of it, so a message batch
+// costs one allocation for its output bytes.
+func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
+	p.now.Store(time.Now().UnixNano())
+	out := make(service.MessageBatch, 0, len(batch))
+	buf := make([]byte, 0, len(batch)*ctmBatchBytes)
+	for _, msg := range batch {
+		ev, err := ctmEvent(msg)
+		if err != nil {
+			p.failed.Incr(1, ctmLabel(ev.Type), ctmReasonBadMessage)
+			out = append(out, p.errored(msg, err))
+			continue
+		}
+		start := len(buf)
+		var res mparticle.Result
+		buf, res, err = p.mapper.AppendBatch(buf, ev)
+		if err != nil {
+			reason := ctmReasonBadMessage
+			var me *mparticle.Error
+			if errors.As(err, &me) {
+				reason = me.Reason
+			}
+			p.failed.Incr(1, ctmLabel(ev.Type), reason)
+			out = append(out, p.errored(msg, err))
+			continue
+		}
+		if res.Dropped != "" {
+			p.dropped.Incr(1, ctmLabel(ev.Type), string(res.Dropped))
+			continue
+		}
+		p.count(ctmLabel(ev.Type), &res)
+		mapped := msg.Copy()
+		// Capped: an append to this message's bytes must never reach the
+		// next message's batch in the shared buffer.
+		mapped.SetBytes(buf[start:len(buf):len(buf)])
+		mapped.MetaSetMut(ctmMetaFeed, ctmFeedMeta(res.Feed))
+		mapped.MetaSetMut(ctmMetaUser, res.User)
+		mapped.MetaSetMut(ctmMetaHistorical, ctmBoolMeta(res.Historical))
+		mapped.MetaSetMut(ctmMetaEventID, res.SourceMessageID)
+		mapped.MetaSetMut(ctmMetaEventName, res.EventName)
+		out = append(out, mapped)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return []service.MessageBatch{out}, nil
+}
+
+// ctmFeedMeta and ctmBoolMeta return metadata values as constants, which
+// become interface values without an allocation per message.
+func ctmFeedMeta(f mparticle.Feed) any {
+	switch f {
+	case mparticle.FeedIOS:
+		return "ios"
+	case mparticle.FeedAndroid:
+		return "android"
+	case mparticle.FeedWeb:
+		return "web"
+	case mparticle.FeedUnbound:
+		return "unbound"
+	}
+	return string(f)
+}
+
+func ctmBoolMeta(b bool) any {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+// ctmEvent reads the Currents event a message holds.
+func ctmEvent(msg *service.Message) (currents.Event, error) {
+	eventType, ok := msg.MetaGet(ctmMetaEventType)
+	if !ok || eventType == "" {
+		return currents.Event{}, fmt.Errorf("message has no %s metadata: the currents_to_mparticle processor maps the events of the braze_currents scanner, which sets it", ctmMetaEventType)
+	}
+	structured, err := msg.AsStructured()
+	if err != nil {
+		return currents.Event{Type: eventType}, fmt.Errorf("currents event %s: message is not JSON: %w", eventType, err)
+	}
+	fields, ok := structured.(map[string]any)
+	if !ok {
+		return currents.Event{Type: eventType}, fmt.Errorf("currents event %s: message is a JSON %s, want an object of event fields", eventType, ctmJSONKind(structured))
+	}
+	return currents.EventFromMap(eventType, fields), nil
+}
+
+func ctmJSONKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case []any:
+		return "array"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	}
+	return "number"
+}
+
+// ctmLabel makes an event type safe as a metric label value: Prometheus
+// refuses (and its client panics on) label values that are not UTF-8, and
+// the type comes from object keys and schemas nobody validated.
+func ctmLabel(eventType string) string {
+	if utf8.ValidString(eventType) {
+		return eventType
+	}
+	return strings.ToValidUTF8(eventType, "\uFFFD")
+}
+
+func (p *ctmProc) errored(msg *service.Message, err error) *service.Message {
+	failed := msg.Copy()
+	failed.SetError(err)
+	p.log.Debugf("Currents event not mapped: %v", err)
+	return failed
+}
+
+func (p *ctmProc) count(eventType string, res *mparticle.Result) {
+	p.mapped.Incr(1, eventType, string(res.Feed))
+	if res.Historical {
+		p.historical.Incr(1, eventType)
+	}
+	c := &res.Counters
+	if c.NamesTruncated > 0 {
+		p.truncated.Incr(int64(c.NamesTruncated), "name")
+	}
+	if c.ValuesTruncated > 0 {
+		p.truncated.Incr(int64(c.ValuesTruncated), "value")
+	}
+	if c.AttributesTrimmed > 0 {
+		p.trimmed.Incr(int64(c.AttributesTrimmed))
+	}
+	if c.NonUUIDDeviceIDs > 0 {
+		p.nonUUID.Incr(int64(c.NonUUIDDeviceIDs), "device")
+	}
+	if c.NonUUIDEventIDs > 0 {
+		p.nonUUID.Incr(int64(c.NonUUIDEventIDs), "event")
+	}
+}
+
+func (p *ctmProc) Close(context.Context) error { return nil }
