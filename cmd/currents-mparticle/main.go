@@ -25,6 +25,7 @@ import (
 	_ "github.com/benthosdev/benthos/v4/public/components/redis"
 
 	_ "github.com/currents-mparticle/currents-mparticle/plugins/components/currents"
+	_ "github.com/currents-mparticle/currents-mparticle/plugins/components/mparticle"
 )
 
 // Set at build time: -ldflags "-X main.version=v1.2.3 -X main.dateBuilt=2026-11-28T10:00:00Z".
