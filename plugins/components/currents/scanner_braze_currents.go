@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strconv"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
@@ -133,7 +132,7 @@ type brazeCurrentsScanner struct {
 	rdr     io.ReadCloser
 	object  string
 	dec     *currents.Reader
-	key     currents.ObjectKey
+	src     *eventSource
 	pending []currents.Event
 }
 
@@ -156,7 +155,7 @@ func (b *brazeCurrentsScanner) NextBatch(ctx context.Context) (service.MessageBa
 	n := min(len(b.pending), b.creator.maxBatch)
 	batch := make(service.MessageBatch, n)
 	for i, ev := range b.pending[:n] {
-		batch[i] = b.message(ev)
+		batch[i] = newEventMessage(ev, b.src)
 	}
 	b.pending = b.pending[n:]
 	b.creator.events.Incr(int64(n), b.dec.EventType())
@@ -171,27 +170,9 @@ func (b *brazeCurrentsScanner) open() error {
 	b.dec = dec
 	// A key that is not in Braze's layout still decodes; it only lacks the
 	// date and integration metadata.
-	b.key, _ = currents.ParseObjectKey(b.object)
+	key, _ := currents.ParseObjectKey(b.object)
+	b.src = newEventSource(b.object, dec.RecordName(), key)
 	return nil
-}
-
-func (b *brazeCurrentsScanner) message(ev currents.Event) *service.Message {
-	msg := service.NewMessage(nil)
-	msg.SetStructuredMut(ev.Map())
-	msg.MetaSetMut("currents_event_type", ev.Type)
-	msg.MetaSetMut("currents_id", ev.ID())
-	msg.MetaSetMut("currents_time", strconv.FormatInt(ev.Time(), 10))
-	msg.MetaSetMut("currents_schema", b.dec.RecordName())
-	if b.object != "" {
-		msg.MetaSetMut("currents_object", b.object)
-	}
-	if b.key.DateHour != "" {
-		msg.MetaSetMut("currents_date", b.key.DateHour)
-	}
-	if b.key.IntegrationID != "" {
-		msg.MetaSetMut("currents_integration_id", b.key.IntegrationID)
-	}
-	return msg
 }
 
 // fail makes a decode error loud: logged with the object, counted by class.

@@ -1,0 +1,90 @@
+package currents
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+)
+
+// bciCheckpoint is the value recorded for a settled object, once per object,
+// so encoding/json is fine here. Operators read it: keep the names plain.
+type bciCheckpoint struct {
+	Status string `json:"status"` // "completed" or "failed"
+	Object string `json:"object"` // the full key
+	Events int    `json:"events"` // events read (for a failure: before the damage)
+	Error  string `json:"error,omitempty"`
+	Class  string `json:"class,omitempty"`
+	Block  int    `json:"block,omitempty"`
+	Offset int64  `json:"offset,omitempty"`
+	At     string `json:"at"`
+}
+
+func bciNewCheckpoint(status, object string, events int, cause error) []byte {
+	cp := bciCheckpoint{Status: status, Object: object, Events: events, At: time.Now().UTC().Format(time.RFC3339)}
+	if cause != nil {
+		cp.Error = cause.Error()
+		cp.Class = bciErrorClass(cause)
+		var de *currents.DecodeError
+		if errors.As(cause, &de) {
+			cp.Block, cp.Offset = de.Block, de.Offset
+		}
+	}
+	b, _ := json.Marshal(cp) // cannot fail: strings and numbers only
+	return b
+}
+
+// bciCheckpointKey hashes the object key: Braze's keys run past 200 bytes
+// and hold slashes, which the file cache cannot store (no sub-folders) and
+// memcached cannot take (250 bytes at most). A hash fits every cache.
+func bciCheckpointKey(prefix, object string) string {
+	sum := sha256.Sum256([]byte(object))
+	return prefix + hex.EncodeToString(sum[:])
+}
+
+// checkpointed reports whether an object was settled (completed or failed)
+// by this or an earlier run.
+func (in *brazeCurrentsInput) checkpointed(ctx context.Context, object string) (bool, error) {
+	if in.conf.checkpointCache == "" {
+		return false, nil
+	}
+	var getErr error
+	err := in.mgr.AccessCache(ctx, in.conf.checkpointCache, func(c service.Cache) {
+		_, getErr = c.Get(ctx, bciCheckpointKey(in.conf.checkpointPrefix, object))
+	})
+	if err == nil {
+		err = getErr
+	}
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, service.ErrKeyNotFound):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// checkpoint records a settled object. A failure only costs a re-read after
+// a restart (at least once), so it is logged, not retried.
+func (in *brazeCurrentsInput) checkpoint(ctx context.Context, object string, value []byte) {
+	if in.conf.checkpointCache == "" {
+		return
+	}
+	var setErr error
+	err := in.mgr.AccessCache(ctx, in.conf.checkpointCache, func(c service.Cache) {
+		setErr = c.Set(ctx, bciCheckpointKey(in.conf.checkpointPrefix, object), value, nil)
+	})
+	if err == nil {
+		err = setErr
+	}
+	if err != nil {
+		in.log.Errorf("Checkpointing Braze Currents object %s failed; it will be read again after a restart: %v", object, err)
+	}
+}
