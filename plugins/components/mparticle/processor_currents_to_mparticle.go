@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -312,6 +314,28 @@ type ctmProc struct {
 	truncated  *service.MetricCounter
 	trimmed    *service.MetricCounter
 	nonUUID    *service.MetricCounter
+
+	// tally keeps run totals for the summary logged on Close, so a user who
+	// runs without a metrics backend still sees what was dropped and why.
+	tallyMu sync.Mutex
+	tally   ctmTally
+}
+
+// ctmTally counts one batch's outcomes, merged into the run's totals.
+type ctmTally struct {
+	mapped, failed int
+	dropped        map[string]int // by reason
+}
+
+func (t *ctmTally) add(o ctmTally) {
+	t.mapped += o.mapped
+	t.failed += o.failed
+	for r, n := range o.dropped {
+		if t.dropped == nil {
+			t.dropped = map[string]int{}
+		}
+		t.dropped[r] += n
+	}
 }
 
 func ctmProcFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*ctmProc, error) {
@@ -348,9 +372,16 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 	p.now.Store(time.Now().UnixNano())
 	out := make(service.MessageBatch, 0, len(batch))
 	buf := make([]byte, 0, len(batch)*ctmBatchBytes)
+	var tally ctmTally
+	defer func() {
+		p.tallyMu.Lock()
+		p.tally.add(tally)
+		p.tallyMu.Unlock()
+	}()
 	for _, msg := range batch {
 		ev, err := ctmEvent(msg)
 		if err != nil {
+			tally.failed++
 			p.failed.Incr(1, ctmLabel(ev.Type), ctmReasonBadMessage)
 			out = append(out, p.errored(msg, err))
 			continue
@@ -364,14 +395,20 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 			if errors.As(err, &me) {
 				reason = me.Reason
 			}
+			tally.failed++
 			p.failed.Incr(1, ctmLabel(ev.Type), reason)
 			out = append(out, p.errored(msg, err))
 			continue
 		}
 		if res.Dropped != "" {
+			if tally.dropped == nil {
+				tally.dropped = map[string]int{}
+			}
+			tally.dropped[string(res.Dropped)]++
 			p.dropped.Incr(1, ctmLabel(ev.Type), string(res.Dropped))
 			continue
 		}
+		tally.mapped++
 		p.count(ctmLabel(ev.Type), &res)
 		mapped := msg.Copy()
 		// Capped: an append to this message's bytes must never reach the
@@ -484,4 +521,25 @@ func (p *ctmProc) count(eventType string, res *mparticle.Result) {
 	}
 }
 
-func (p *ctmProc) Close(context.Context) error { return nil }
+// Close logs the run's totals: events mapped, dropped by reason, failed.
+func (p *ctmProc) Close(context.Context) error {
+	p.tallyMu.Lock()
+	t := p.tally
+	p.tallyMu.Unlock()
+	if t.mapped == 0 && t.failed == 0 && len(t.dropped) == 0 {
+		return nil
+	}
+	reasons := make([]string, 0, len(t.dropped))
+	total := 0
+	for r, n := range t.dropped {
+		reasons = append(reasons, fmt.Sprintf("%s: %d", r, n))
+		total += n
+	}
+	sort.Strings(reasons)
+	why := ""
+	if total > 0 {
+		why = " (" + strings.Join(reasons, ", ") + ")"
+	}
+	p.log.Infof("currents_to_mparticle: %d events mapped, %d dropped%s, %d failed (routed as errors)", t.mapped, total, why, t.failed)
+	return nil
+}
