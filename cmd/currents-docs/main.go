@@ -1,0 +1,193 @@
+// Command currents-docs renders the reference documentation of this
+// project's Benthos components from their config specs (the specs are the
+// documentation) into docs/. CI checks the committed docs for drift:
+//
+//	go run ./cmd/currents-docs -out docs          # regenerate
+//	go run ./cmd/currents-docs -out docs -check   # fail when docs/ is stale
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/benthosdev/benthos/v4/public/bloblang"
+	"github.com/benthosdev/benthos/v4/public/service"
+
+	_ "github.com/currents-mparticle/currents-mparticle/plugins/components/currents"
+	_ "github.com/currents-mparticle/currents-mparticle/plugins/components/mparticle"
+)
+
+// bloblangMethods are this project's Bloblang methods; the global Bloblang
+// environment also holds Benthos's own, which are documented upstream.
+var bloblangMethods = []string{"currents_to_mparticle", "currents_event_name", "mparticle_feed"}
+
+func main() {
+	out := flag.String("out", "docs", "folder to write the docs into")
+	check := flag.Bool("check", false, "do not write: exit 1 when a file in -out differs from what would be written")
+	flag.Parse()
+	files, err := render()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "currents-docs:", err)
+		os.Exit(1)
+	}
+	if *check {
+		stale := stale(*out, files)
+		if len(stale) > 0 {
+			fmt.Fprintf(os.Stderr, "currents-docs: %s is stale (%s); run: go run ./cmd/currents-docs -out %s\n", *out, strings.Join(stale, ", "), *out)
+			os.Exit(1)
+		}
+		return
+	}
+	for name, body := range files {
+		p := filepath.Join(*out, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "currents-docs:", err)
+			os.Exit(1)
+		}
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "currents-docs:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// render returns every doc file by its path relative to the docs folder.
+func render() (map[string][]byte, error) {
+	env := service.GlobalEnvironment()
+	files := map[string][]byte{}
+	var index []string
+	var firstErr error
+	add := func(kind string) func(string, *service.ConfigView) {
+		return func(name string, view *service.ConfigView) {
+			body, err := view.RenderDocs()
+			if err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("%s %s: %w", kind, name, err)
+			}
+			path := filepath.ToSlash(filepath.Join("components", kind, name+".md"))
+			files[path] = body
+			index = append(index, fmt.Sprintf("| [`%s`](%s) | %s | %s |", name, path, kind[:len(kind)-1], oneLine(view.Summary())))
+		}
+	}
+	env.WalkInputs(add("inputs"))
+	env.WalkScanners(add("scanners"))
+	env.WalkProcessors(add("processors"))
+	env.WalkOutputs(add("outputs"))
+	if firstErr != nil {
+		return nil, firstErr
+	}
+
+	var blobl bytes.Buffer
+	blobl.WriteString("# Bloblang methods\n\nThis project's Bloblang methods, usable in any `mapping`, `bloblang` or `branch` processor and in `blobl server`.\n")
+	found := 0
+	bloblang.GlobalEnvironment().WalkMethods(func(name string, view *bloblang.MethodView) {
+		for _, m := range bloblangMethods {
+			if m == name {
+				found++
+				js, _ := view.FormatJSON()
+				blobl.WriteString(methodDoc(name, js))
+			}
+		}
+	})
+	if found > 0 {
+		files["bloblang.md"] = blobl.Bytes()
+		index = append(index, "| [Bloblang methods](bloblang.md) | bloblang | "+strings.Join(bloblangMethods, ", ")+" |")
+	}
+	sort.Strings(index)
+	files["README.md"] = []byte("# Component reference\n\nGenerated from the components' config specs by `go run ./cmd/currents-docs -out docs`; do not edit by hand.\n\n| component | kind | summary |\n|---|---|---|\n" + strings.Join(index, "\n") + "\n")
+	return files, nil
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func stale(dir string, files map[string][]byte) []string {
+	var out []string
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || !bytes.Equal(got, want) {
+			out = append(out, name)
+		}
+	}
+	// A doc for a component that no longer exists is stale too.
+	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || !strings.HasSuffix(p, ".md") {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if _, ok := files[filepath.ToSlash(rel)]; !ok {
+			out = append(out, rel+" (no longer generated)")
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}
+
+type methodExample struct {
+	Mapping string     `json:"mapping"`
+	Summary string     `json:"summary"`
+	Results [][]string `json:"results"`
+}
+
+// methodDoc renders one Bloblang method from its spec JSON.
+func methodDoc(name string, specJSON []byte) string {
+	var spec struct {
+		Description string `json:"description"`
+		Params      struct {
+			Named []struct {
+				Name        string `json:"name"`
+				Description string `json:"description"`
+				Type        string `json:"type"`
+				Default     any    `json:"default"`
+				Optional    bool   `json:"is_optional"`
+			} `json:"named"`
+		} `json:"params"`
+		Examples   []methodExample `json:"examples"`
+		Categories []struct {
+			Examples []methodExample `json:"Examples"`
+		} `json:"categories"`
+	}
+	_ = json.Unmarshal(specJSON, &spec)
+	// Examples live at the top level or, for methods in a category, under it.
+	for _, c := range spec.Categories {
+		spec.Examples = append(spec.Examples, c.Examples...)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## `%s`\n\n%s\n", name, strings.TrimSpace(spec.Description))
+	if len(spec.Params.Named) > 0 {
+		b.WriteString("\n### Parameters\n\n| name | type | default | description |\n|---|---|---|---|\n")
+		for _, p := range spec.Params.Named {
+			def := ""
+			if p.Default != nil {
+				d, _ := json.Marshal(p.Default)
+				def = "`" + string(d) + "`"
+			} else if !p.Optional {
+				def = "required"
+			}
+			typ := p.Type
+			if typ == "unknown" {
+				typ = "any"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", p.Name, typ, def, oneLine(p.Description))
+		}
+	}
+	for _, ex := range spec.Examples {
+		b.WriteString("\n### Example\n\n")
+		if ex.Summary != "" {
+			b.WriteString(strings.TrimSpace(ex.Summary) + "\n\n")
+		}
+		b.WriteString("```coffee\n" + strings.TrimSpace(ex.Mapping) + "\n")
+		for _, r := range ex.Results {
+			if len(r) == 2 {
+				fmt.Fprintf(&b, "\n# In:  %s\n# Out: %s\n", r[0], r[1])
+			}
+		}
+		b.WriteString("```\n")
+	}
+	return b.String()
+}
