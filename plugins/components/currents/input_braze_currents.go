@@ -484,6 +484,9 @@ func (in *brazeCurrentsInput) Connect(ctx context.Context) error {
 	if in.bucket != nil {
 		return nil
 	}
+	if err := in.probeCheckpoint(ctx); err != nil {
+		return err
+	}
 	b, err := in.openBucket(ctx, in.conf.bucketURL, in.conf.prefix)
 	if err != nil {
 		return fmt.Errorf("open the export bucket: %w", err)

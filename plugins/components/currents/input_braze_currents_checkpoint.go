@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/benthosdev/benthos/v4/public/service"
@@ -87,4 +88,30 @@ func (in *brazeCurrentsInput) checkpoint(ctx context.Context, object string, val
 	if err != nil {
 		in.log.Errorf("Checkpointing Braze Currents object %s failed; it will be read again after a restart: %v", object, err)
 	}
+}
+
+// probeCheckpoint writes and reads back a key, so that a checkpoint cache
+// that cannot store anything (a file cache whose directory does not exist,
+// a Redis it cannot reach) stops the input at connect time with a clear
+// error, instead of failing object after object and re-reading everything
+// after the next restart.
+func (in *brazeCurrentsInput) probeCheckpoint(ctx context.Context) error {
+	if in.conf.checkpointCache == "" {
+		return nil
+	}
+	key := in.conf.checkpointPrefix + "probe"
+	value := []byte(`{"status":"probe","at":"` + time.Now().UTC().Format(time.RFC3339) + `"}`)
+	var opErr error
+	err := in.mgr.AccessCache(ctx, in.conf.checkpointCache, func(c service.Cache) {
+		if opErr = c.Set(ctx, key, value, nil); opErr == nil {
+			_, opErr = c.Get(ctx, key)
+		}
+	})
+	if err == nil {
+		err = opErr
+	}
+	if err != nil {
+		return fmt.Errorf("checkpoint_cache %q cannot store checkpoints (a file cache needs its directory to exist): %w", in.conf.checkpointCache, err)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -702,4 +703,37 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// A checkpoint cache that cannot store anything stops the input at connect
+// time with an error that says so, and nothing is read.
+func TestInputRefusesAnUnwritableCheckpointCache(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, gen.Config{Events: 20, Seed: 1})
+	b := service.NewStreamBuilder()
+	logs := &logCapture{}
+	b.SetPrintLogger(logs)
+	if err := b.AddCacheYAML(fmt.Sprintf("label: cp\nfile: { directory: %q }", filepath.Join(dir, "missing"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddInputYAML(fmt.Sprintf("braze_currents: { url: %q, checkpoint_cache: cp }", "file://"+filepath.ToSlash(dir))); err != nil {
+		t.Fatal(err)
+	}
+	var got atomic.Int64
+	if err := b.AddConsumerFunc(func(context.Context, *service.Message) error { got.Add(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	strm, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = strm.Run(ctx)
+	if got.Load() != 0 {
+		t.Fatalf("%d events read although checkpoints cannot be stored", got.Load())
+	}
+	if !strings.Contains(logs.String(), `checkpoint_cache "cp" cannot store checkpoints`) {
+		t.Fatalf("no clear error logged:\n%s", logs.String())
+	}
 }
