@@ -19,6 +19,8 @@ import (
 	"github.com/benthosdev/benthos/v4/public/bloblang"
 	"github.com/benthosdev/benthos/v4/public/service"
 
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
+
 	_ "github.com/currents-mparticle/currents-mparticle/plugins/components/currents"
 	_ "github.com/currents-mparticle/currents-mparticle/plugins/components/mparticle"
 )
@@ -98,6 +100,8 @@ func render() (map[string][]byte, error) {
 		files["bloblang.md"] = blobl.Bytes()
 		index = append(index, "| [Bloblang methods](bloblang.md) | bloblang | "+strings.Join(bloblangMethods, ", ")+" |")
 	}
+	files["mapping.md"] = mappingDoc()
+	index = append(index, "| [Mapping table](mapping.md) | mapping | how each Currents event type becomes an mParticle event |")
 	sort.Strings(index)
 	files["README.md"] = []byte("# Component reference\n\nGenerated from the components' config specs by `go run ./cmd/currents-docs -out docs`; do not edit by hand.\n\n| component | kind | summary |\n|---|---|---|\n" + strings.Join(index, "\n") + "\n")
 	return files, nil
@@ -190,4 +194,34 @@ func methodDoc(name string, specJSON []byte) string {
 		b.WriteString("```\n")
 	}
 	return b.String()
+}
+
+// mappingDoc renders the mapping catalog as a table.
+func mappingDoc() []byte {
+	var b strings.Builder
+	b.WriteString(`# Mapping table
+
+How each Braze Currents event type becomes an mParticle event with the default options
+(those of Braze's hosted connector). Every event also carries: the user's external_user_id as
+the ` + "`customer_id`" + ` identity (option ` + "`identity`" + `), its time × 1000 as
+` + "`timestamp_unixtime_ms`" + `, its id as ` + "`source_message_id`" + ` (a derived UUID when the
+id is not one) and as the ` + "`source_request_id`" + ` custom attribute, ` + "`device_id`" + ` as
+` + "`device_info.ios_idfv`" + ` (option ` + "`device_id_mapping`" + `), and every other scalar
+field as a custom attribute except id, user_id, external_user_id, time, timezone, platform,
+os_version, device_model, ad_id, ad_id_type, ad_tracking_enabled, email_address,
+to_phone_number and user_phone_number. Types not listed become custom events named from the type
+(option ` + "`unknown_event_types`" + `). Feed "platform field": the event's platform (ios,
+android, web; tvos → ios, kindle → android, roku → unbound by default).
+
+| Currents event type | mParticle event_type | event_name | feed | email identity | $mobile from | renamed |
+|---|---|---|---|---|---|---|
+`)
+	for _, m := range mparticle.Catalog() {
+		email := ""
+		if m.Email {
+			email = "yes"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | %s |\n", m.EventType, m.Kind, m.EventName, m.Feed, email, m.Mobile, m.Renames)
+	}
+	return []byte(b.String())
 }
