@@ -596,20 +596,6 @@ func TestAppendString(t *testing.T) {
 	}
 }
 
-func TestPlain8(t *testing.T) {
-	// Exhaustive over one unsafe byte at every position of otherwise plain chunks.
-	for c := 0; c < 256; c++ {
-		unsafe := c < 0x20 || c == '"' || c == '\\' || c >= 0x80
-		for pos := 0; pos < 8; pos++ {
-			b := []byte("abcdefgh")
-			b[pos] = byte(c)
-			if got := plain8(load64(string(b), 0)); got == unsafe {
-				t.Fatalf("plain8 of byte %#x at %d = %v", c, pos, got)
-			}
-		}
-	}
-}
-
 func TestEventName(t *testing.T) {
 	for typ, want := range map[string]string{
 		"users.messages.email.Open":              "Email Opens",

@@ -1,38 +1,14 @@
 package mparticle
 
 import (
-	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/ids"
 )
 
-// isUUID reports whether s is a UUID in its 8-4-4-4-12 hex form, the only
-// form mParticle's schema accepts for ids typed as UUIDs. It runs three
-// times per event, hence the table and the unrolled groups.
-func isUUID(s string) bool {
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return false
-	}
-	return allHex(s[0:8]) && allHex(s[9:13]) && allHex(s[14:18]) && allHex(s[19:23]) && allHex(s[24:36])
-}
-
-func allHex(s string) bool {
-	var bad byte
-	for i := 0; i < len(s); i++ {
-		bad |= notHex[s[i]]
-	}
-	return bad == 0
-}
-
-// notHex is 1 for every byte that is not a hex digit.
-var notHex = func() (t [256]byte) {
-	for c := range t {
-		if !isHex(byte(c)) {
-			t[c] = 1
-		}
-	}
-	return t
-}()
+// isUUID reports whether s is a UUID in mParticle's 8-4-4-4-12 form.
+func isUUID(s string) bool { return ids.IsUUID(s) }
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
@@ -55,20 +31,8 @@ func uuidV5(ns [16]byte, name string) string {
 	var buf [128]byte
 	b := append(buf[:0], ns[:]...)
 	b = append(b, name...)
-	sum := sha1.Sum(b)
-	sum[6] = sum[6]&0x0f | 0x50 // version 5
-	sum[8] = sum[8]&0x3f | 0x80 // RFC 4122 variant
 	var out [36]byte
-	hex.Encode(out[0:8], sum[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], sum[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], sum[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], sum[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:36], sum[10:16])
-	return string(out[:])
+	return string(ids.AppendV5(out[:0], b))
 }
 
 // uuidPrefix63 returns the first 64 bits of a UUID string shifted to a

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/emulator"
+
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/jsonstring"
 )
 
 // benchItems returns users×perUser one-event items, users interleaved as
@@ -61,7 +63,7 @@ func BenchmarkAppendJSONString(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(s)))
 	for i := 0; i < b.N; i++ {
-		buf = appendJSONString(buf[:0], s)
+		buf = jsonstring.Append(buf[:0], s)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/jsonstring"
 )
 
 // Item is one mapped mParticle batch (the JSON of one user's batch, usually
@@ -183,7 +185,7 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	if cfg.Environment != "" {
-		c.environment = appendJSONString(nil, cfg.Environment)
+		c.environment = jsonstring.Append(nil, cfg.Environment)
 	}
 	if cfg.DryRun != nil {
 		c.dry = newDryRun(cfg.DryRun)

@@ -4,6 +4,8 @@ import (
 	"io"
 	"maps"
 	"sync"
+
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/jsonstring"
 )
 
 // DryRunCounts is what a dry-run client wrote for one feed.
@@ -36,9 +38,9 @@ func (d *dryRun) write(url, feed string, r *request) error {
 	defer d.mu.Unlock()
 	l := d.line[:0]
 	l = append(l, `{"method":"POST","url":`...)
-	l = appendJSONString(l, url)
+	l = jsonstring.Append(l, url)
 	l = append(l, `,"feed":`...)
-	l = appendJSONString(l, feed)
+	l = jsonstring.Append(l, feed)
 	l = append(l, `,"headers":{"Authorization":"Basic [redacted]","Content-Type":"application/json","Accept":"application/json"},"body":`...)
 	l = append(l, r.body...)
 	l = append(l, '}', '\n')

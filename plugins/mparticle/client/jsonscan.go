@@ -2,7 +2,6 @@ package client
 
 import (
 	"encoding/json"
-	"unicode/utf8"
 )
 
 // The packer only needs the spans of a batch's top-level members and of its
@@ -188,56 +187,4 @@ func member(obj []byte, name string) ([]byte, bool) {
 			found, ok = v, true
 		}
 	}
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s to dst as a JSON string. Go's strconv quoting
-// is not JSON (it emits \x.. and \U........), so this escapes by JSON's own
-// rules: quote, backslash and control characters, U+2028/U+2029 (which break
-// JavaScript readers of JSON lines) and invalid UTF-8 as U+FFFD.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

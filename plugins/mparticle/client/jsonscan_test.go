@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/jsonstring"
 )
 
 func TestAppendJSONString(t *testing.T) {
@@ -22,13 +24,13 @@ func TestAppendJSONString(t *testing.T) {
 		{"</script>&", `"</script>&"`},
 	}
 	for _, tt := range tests {
-		got := string(appendJSONString(nil, tt.in))
+		got := string(jsonstring.Append(nil, tt.in))
 		if got != tt.want {
-			t.Errorf("appendJSONString(%q) = %s, want %s", tt.in, got, tt.want)
+			t.Errorf("jsonstring.Append(%q) = %s, want %s", tt.in, got, tt.want)
 		}
 		var back string
 		if err := json.Unmarshal([]byte(got), &back); err != nil {
-			t.Errorf("appendJSONString(%q) = %s: not valid JSON: %v", tt.in, got, err)
+			t.Errorf("jsonstring.Append(%q) = %s: not valid JSON: %v", tt.in, got, err)
 			continue
 		}
 		// Invalid UTF-8 becomes U+FFFD; everything else must round-trip.
@@ -43,10 +45,10 @@ func FuzzAppendJSONString(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		out := appendJSONString(nil, s)
+		out := jsonstring.Append(nil, s)
 		var back string
 		if err := json.Unmarshal(out, &back); err != nil {
-			t.Fatalf("appendJSONString(%q) = %s: invalid JSON: %v", s, out, err)
+			t.Fatalf("jsonstring.Append(%q) = %s: invalid JSON: %v", s, out, err)
 		}
 		// encoding/json decodes to the same string it would have encoded
 		// from the input (both turn invalid UTF-8 into U+FFFD).
@@ -54,7 +56,7 @@ func FuzzAppendJSONString(f *testing.F) {
 		var wantBack string
 		_ = json.Unmarshal(want, &wantBack)
 		if back != wantBack {
-			t.Fatalf("appendJSONString(%q) decodes to %q, encoding/json to %q", s, back, wantBack)
+			t.Fatalf("jsonstring.Append(%q) decodes to %q, encoding/json to %q", s, back, wantBack)
 		}
 	})
 }

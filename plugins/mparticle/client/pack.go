@@ -2,11 +2,12 @@ package client
 
 import (
 	"bytes"
-	"crypto/sha1"
 	"encoding/json"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/ids"
 )
 
 // Packing turns many one-user items into few bulk requests, because
@@ -465,20 +466,5 @@ func (p *packer) appendSourceRequestID(dst []byte, items []int) []byte {
 		}
 		p.name = append(p.name, id...)
 	}
-	return appendUUIDv5(dst, p.name)
-}
-
-// appendUUIDv5 appends the UUIDv5 (RFC 9562) of namespaced name, which
-// already starts with the namespace bytes.
-func appendUUIDv5(dst, namespacedName []byte) []byte {
-	h := sha1.Sum(namespacedName)
-	h[6] = (h[6] & 0x0f) | 0x50
-	h[8] = (h[8] & 0x3f) | 0x80
-	for i := 0; i < 16; i++ {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst = append(dst, '-')
-		}
-		dst = append(dst, hexDigits[h[i]>>4], hexDigits[h[i]&0xf])
-	}
-	return dst
+	return ids.AppendV5(dst, p.name)
 }

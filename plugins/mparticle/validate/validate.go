@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/ids"
 )
 
 // Batch checks one batch (the body of POST /v2/events) against mParticle's rules.
@@ -373,25 +375,7 @@ func (c *checker) valueLength(path, s string, limit int) {
 
 // IsUUID reports whether s has the textual UUID form mParticle's schema requires:
 // 8-4-4-4-12 hexadecimal digits (any version, either case).
-func IsUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		ch := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if ch != '-' {
-				return false
-			}
-		default:
-			if !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'f' || 'A' <= ch && ch <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
+func IsUUID(s string) bool { return ids.IsUUID(s) }
 
 // isInteger reports whether n is integral, as JSON Schema defines it (1.0 counts).
 func isInteger(n json.Number) bool {
