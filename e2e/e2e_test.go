@@ -67,13 +67,7 @@ func newExport(t *testing.T, cfg gen.Config) export {
 		// events older than 30 days), old enough to be a real backlog.
 		cfg.Start = time.Now().UTC().Add(-6 * time.Hour)
 	}
-	m, err := gen.Generate(cfg, func(key string, body []byte) error {
-		p := filepath.Join(dir, filepath.FromSlash(key))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(p, body, 0o644)
-	})
+	m, err := gen.Generate(cfg, gen.DirSink(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -82,13 +81,7 @@ func run(args []string) error {
 	default:
 		return fmt.Errorf("-layout %q: want schema_id, version or 2017", *layout)
 	}
-	m, err := gen.Generate(cfg, func(key string, body []byte) error {
-		p := filepath.Join(*out, filepath.FromSlash(key))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(p, body, 0o644)
-	})
+	m, err := gen.Generate(cfg, gen.DirSink(*out))
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package currents
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,13 +20,7 @@ import (
 // writeTree generates an export under dir and returns its manifest.
 func writeTree(t testing.TB, dir string, cfg gen.Config) gen.Manifest {
 	t.Helper()
-	m, err := gen.Generate(cfg, func(key string, body []byte) error {
-		p := filepath.Join(dir, filepath.FromSlash(key))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(p, body, 0o644)
-	})
+	m, err := gen.Generate(cfg, gen.DirSink(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

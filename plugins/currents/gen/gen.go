@@ -9,7 +9,9 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -341,4 +343,16 @@ func (g *generator) damage(body []byte, kind string, blockEnds []int) ([]byte, i
 		return out, good
 	}
 	return append([]byte("PK\x03\x04 not an avro file\n"), body[:64]...), 0
+}
+
+// DirSink writes each object as a file under dir, at its key, creating the
+// folders: an export tree on disk, as a `file://` url or the `file` input reads it.
+func DirSink(dir string) Sink {
+	return func(key string, body []byte) error {
+		p := filepath.Join(dir, filepath.FromSlash(key))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(p, body, 0o644)
+	}
 }
