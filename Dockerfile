@@ -21,12 +21,14 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     go build -tags timetzdata -ldflags "-s -w" -o /out/currents-gen ./cmd/currents-gen
 
 FROM ${RUNTIME_IMAGE}
-# The runtime image carries CA certificates and runs as the nonroot user.
+# The runtime image carries CA certificates and runs as the nonroot user, in
+# its home: the configs' relative paths (./configs/sample, the demo's
+# ./demo-requests.jsonl) resolve there, and it is writable.
 COPY --from=build /out/ /
-COPY configs/ /configs/
+COPY --chown=65532:65532 configs/ /home/nonroot/configs/
 COPY configs/demo.yaml /benthos.yaml
 USER 65532:65532
-WORKDIR /
+WORKDIR /home/nonroot
 EXPOSE 4195
 ENTRYPOINT ["/currents-mparticle"]
 CMD ["-c", "/benthos.yaml"]
