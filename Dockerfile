@@ -18,17 +18,18 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
       -ldflags "-s -w -X main.version=${VERSION} -X main.dateBuilt=${DATE_BUILT}" \
       -o /out/currents-mparticle ./cmd/currents-mparticle && \
     go build -tags timetzdata -ldflags "-s -w" -o /out/mparticle-emulator ./cmd/mparticle-emulator && \
-    go build -tags timetzdata -ldflags "-s -w" -o /out/currents-gen ./cmd/currents-gen
+    go build -tags timetzdata -ldflags "-s -w" -o /out/currents-gen ./cmd/currents-gen && \
+    mkdir -p /stage/work && cp -r configs /stage/work/
 
 FROM ${RUNTIME_IMAGE}
-# The runtime image carries CA certificates and runs as the nonroot user, in
-# its home: the configs' relative paths (./configs/sample, the demo's
-# ./demo-requests.jsonl) resolve there, and it is writable.
+# The runtime image carries CA certificates and runs as the nonroot user in
+# /work, which it owns: the configs' relative paths (./configs/sample, the
+# demo's ./demo-requests.jsonl) resolve there.
 COPY --from=build /out/ /
-COPY --chown=65532:65532 configs/ /home/nonroot/configs/
+COPY --from=build --chown=65532:65532 /stage/work /work
 COPY configs/demo.yaml /benthos.yaml
 USER 65532:65532
-WORKDIR /home/nonroot
+WORKDIR /work
 EXPOSE 4195
 ENTRYPOINT ["/currents-mparticle"]
 CMD ["-c", "/benthos.yaml"]

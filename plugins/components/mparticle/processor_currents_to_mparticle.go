@@ -319,6 +319,9 @@ type ctmProc struct {
 	// runs without a metrics backend still sees what was dropped and why.
 	tallyMu sync.Mutex
 	tally   ctmTally
+	// Benthos shares one processor between its pipeline threads and closes
+	// it once per thread: the summary is logged on the first Close.
+	summaryOnce sync.Once
 }
 
 // ctmTally counts one batch's outcomes, merged into the run's totals.
@@ -523,11 +526,16 @@ func (p *ctmProc) count(eventType string, res *mparticle.Result) {
 
 // Close logs the run's totals: events mapped, dropped by reason, failed.
 func (p *ctmProc) Close(context.Context) error {
+	p.summaryOnce.Do(p.logSummary)
+	return nil
+}
+
+func (p *ctmProc) logSummary() {
 	p.tallyMu.Lock()
 	t := p.tally
 	p.tallyMu.Unlock()
 	if t.mapped == 0 && t.failed == 0 && len(t.dropped) == 0 {
-		return nil
+		return
 	}
 	reasons := make([]string, 0, len(t.dropped))
 	total := 0
@@ -541,5 +549,4 @@ func (p *ctmProc) Close(context.Context) error {
 		why = " (" + strings.Join(reasons, ", ") + ")"
 	}
 	p.log.Infof("currents_to_mparticle: %d events mapped, %d dropped%s, %d failed (routed as errors)", t.mapped, total, why, t.failed)
-	return nil
 }

@@ -353,3 +353,27 @@ func BenchmarkProcessor(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
 }
+
+// The run's totals, logged on Close, add up every batch: mapped, dropped by
+// reason and failed.
+func TestProcessorTally(t *testing.T) {
+	p := ctmTestProc(t, `missing_identity: drop`)
+	batch := service.MessageBatch{
+		ctmTestEvent("users.messages.email.Open", map[string]any{"email_address": "a@example.com"}),
+		ctmTestEvent("users.messages.email.Open", map[string]any{"external_user_id": nil}),
+		ctmTestEvent("", nil),
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := p.ProcessBatch(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.tally.mapped != 2 || p.tally.failed != 2 || p.tally.dropped["no_identity"] != 2 || len(p.tally.dropped) != 1 {
+		t.Fatalf("tally = %+v", p.tally)
+	}
+	for i := 0; i < 2; i++ { // once per pipeline thread
+		if err := p.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
