@@ -125,16 +125,23 @@ func init() {
 	}
 }
 
-func bloblMPToMparticle(args *bloblang.ParsedParams) (bloblang.Method, error) {
+// bloblMPMapper reads the event_type parameter and builds the Mapper of the
+// other parameters, as both object methods need.
+func bloblMPMapper(args *bloblang.ParsedParams, all bool) (string, *mparticle.Mapper, error) {
 	eventType, err := args.GetString(bloblMPParamEventType)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	opts, err := bloblMPOptions(args, true)
+	opts, err := bloblMPOptions(args, all)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	mapper, err := mparticle.New(opts)
+	return eventType, mapper, err
+}
+
+func bloblMPToMparticle(args *bloblang.ParsedParams) (bloblang.Method, error) {
+	eventType, mapper, err := bloblMPMapper(args, true)
 	if err != nil {
 		return nil, err
 	}
@@ -148,15 +155,7 @@ func bloblMPToMparticle(args *bloblang.ParsedParams) (bloblang.Method, error) {
 }
 
 func bloblMPFeed(args *bloblang.ParsedParams) (bloblang.Method, error) {
-	eventType, err := args.GetString(bloblMPParamEventType)
-	if err != nil {
-		return nil, err
-	}
-	opts, err := bloblMPOptions(args, false)
-	if err != nil {
-		return nil, err
-	}
-	mapper, err := mparticle.New(opts)
+	eventType, mapper, err := bloblMPMapper(args, false)
 	if err != nil {
 		return nil, err
 	}
