@@ -28,6 +28,19 @@ func startEmulator(t *testing.T, rate float64, faults emulator.Faults) *emulator
 	return emu
 }
 
+// runScenario runs the pipeline over the export into the emulator, reads
+// the dead-letter files, and reconciles every decodable event, the events
+// of users without external_user_id being dropped (the default).
+func runScenario(t *testing.T, exp export, emu *emulator.Server, processorOpts, outputOpts string) (map[string]map[string]any, outcome) {
+	t.Helper()
+	dlq := filepath.Join(t.TempDir(), "dlq.jsonl")
+	o := runPipeline(t, emu, pipeline(exp.dir, emu.URL, dlq, processorOpts, outputOpts))
+	o.readDLQ(t, dlq)
+	read := exp.decodable()
+	reconcile(t, read, anonymous(read), o)
+	return read, o
+}
+
 // checkMapping asserts that each delivered event is exactly the event the
 // mapping makes of the generated record, on the feed the mapping chose.
 func checkMapping(t *testing.T, read map[string]map[string]any, o outcome) {
@@ -83,11 +96,7 @@ func TestCleanRun(t *testing.T) {
 	exp := allTypes(t, 0, 101)
 	exp.indexTypes()
 	emu := startEmulator(t, -1, emulator.Faults{})
-	dlq := filepath.Join(t.TempDir(), "dlq.jsonl")
-	o := runPipeline(t, emu, pipeline(exp.dir, emu.URL, dlq, "", ""))
-	o.readDLQ(t, dlq)
-	read := exp.decodable()
-	reconcile(t, read, anonymous(read), o)
+	read, o := runScenario(t, exp, emu, "", "")
 	if len(o.deadLettered) != 0 {
 		t.Fatalf("%d events dead-lettered in a clean run", len(o.deadLettered))
 	}
@@ -130,11 +139,7 @@ func TestRateLimitStorm(t *testing.T) {
 	// users keeps the emulator answering 429 for most of the run.
 	exp := newExport(t, gen.Config{Events: 1500, Users: 400, Hours: 2, BlockEvents: 50, Seed: 103})
 	emu := startEmulator(t, 60, emulator.Faults{})
-	dlq := filepath.Join(t.TempDir(), "dlq.jsonl")
-	o := runPipeline(t, emu, pipeline(exp.dir, emu.URL, dlq, "", ""))
-	o.readDLQ(t, dlq)
-	read := exp.decodable()
-	reconcile(t, read, anonymous(read), o)
+	_, o := runScenario(t, exp, emu, "", "")
 	if len(o.deadLettered) != 0 {
 		t.Fatalf("%d events dead-lettered under throttling", len(o.deadLettered))
 	}
@@ -146,11 +151,7 @@ func TestRateLimitStorm(t *testing.T) {
 func TestServerErrorsAndResets(t *testing.T) {
 	exp := allTypes(t, 0, 104)
 	emu := startEmulator(t, -1, emulator.Faults{Seed: 7, ServerErrorRate: 0.2, ResetRate: 0.1, ResetAfterAcceptRate: 0.1})
-	dlq := filepath.Join(t.TempDir(), "dlq.jsonl")
-	o := runPipeline(t, emu, pipeline(exp.dir, emu.URL, dlq, "", ""))
-	o.readDLQ(t, dlq)
-	read := exp.decodable()
-	reconcile(t, read, anonymous(read), o)
+	_, o := runScenario(t, exp, emu, "", "")
 	if len(o.deadLettered) != 0 {
 		t.Fatalf("%d events dead-lettered by transient faults", len(o.deadLettered))
 	}
@@ -163,11 +164,7 @@ func TestForbiddenPastTheWindow(t *testing.T) {
 	exp := allTypes(t, 0, 105)
 	exp.indexTypes()
 	emu := startEmulator(t, -1, emulator.Faults{Forbidden: true, ForbiddenFeeds: []string{"ios"}})
-	dlq := filepath.Join(t.TempDir(), "dlq.jsonl")
-	o := runPipeline(t, emu, pipeline(exp.dir, emu.URL, dlq, "", "auth_failure_window: 1s"))
-	o.readDLQ(t, dlq)
-	read := exp.decodable()
-	reconcile(t, read, anonymous(read), o)
+	_, o := runScenario(t, exp, emu, "", "auth_failure_window: 1s")
 	if len(o.deadLettered) == 0 {
 		t.Fatal("no event dead-lettered although the ios feed was forbidden")
 	}
@@ -186,11 +183,7 @@ func TestForbiddenPastTheWindow(t *testing.T) {
 func TestCorruptFilesMixedIn(t *testing.T) {
 	exp := allTypes(t, 4, 106)
 	emu := startEmulator(t, -1, emulator.Faults{})
-	dlq := filepath.Join(t.TempDir(), "dlq.jsonl")
-	o := runPipeline(t, emu, pipeline(exp.dir, emu.URL, dlq, "", ""))
-	o.readDLQ(t, dlq)
-	read := exp.decodable()
-	reconcile(t, read, anonymous(read), o)
+	_, o := runScenario(t, exp, emu, "", "")
 	for _, obj := range exp.manifest.Objects {
 		if obj.Corrupt != "" && !strings.Contains(o.logs, filepath.Base(obj.Key)) {
 			t.Errorf("corrupt object %s (%s) not named in the logs", obj.Key, obj.Corrupt)
