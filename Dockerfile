@@ -19,17 +19,17 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
       -o /out/currents-mparticle ./cmd/currents-mparticle && \
     go build -tags timetzdata -ldflags "-s -w" -o /out/mparticle-emulator ./cmd/mparticle-emulator && \
     go build -tags timetzdata -ldflags "-s -w" -o /out/currents-gen ./cmd/currents-gen && \
-    mkdir -p /stage/work && cp -r configs /stage/work/
+    mkdir -p /stage/app && cp -r configs /stage/app/
 
 FROM ${RUNTIME_IMAGE}
 # The runtime image carries CA certificates and runs as the nonroot user in
-# /work, which it owns: the configs' relative paths (./configs/sample, the
+# /app, which it owns: the configs' relative paths (./configs/sample, the
 # demo's ./demo-requests.jsonl) resolve there.
 COPY --from=build /out/ /
-COPY --from=build --chown=65532:65532 /stage/work /work
+COPY --from=build --chown=65532:65532 /stage/app /app
 COPY configs/demo.yaml /benthos.yaml
 USER 65532:65532
-WORKDIR /work
+WORKDIR /app
 EXPOSE 4195
 ENTRYPOINT ["/currents-mparticle"]
 CMD ["-c", "/benthos.yaml"]
