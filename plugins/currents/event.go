@@ -240,6 +240,15 @@ func (e Event) Len() int { return len(e.values) }
 // Field returns the name and value of the i-th field, in writer schema order.
 func (e Event) Field(i int) (string, Value) { return e.fields.names[i], e.values[i] }
 
+// Names returns the field names in writer schema order, and Values the values
+// in the same order: a loop over both reads every field without copying a
+// Value. Both slices are shared with other events of the same block and
+// schema, so callers must not modify them.
+func (e Event) Names() []string { return e.fields.names[:len(e.values):len(e.values)] }
+
+// Values returns the field values in writer schema order; see Names.
+func (e Event) Values() []Value { return e.values[:len(e.values):len(e.values)] }
+
 // Map converts the event's fields to a map, for structured messages.
 func (e Event) Map() map[string]any {
 	out := make(map[string]any, len(e.values))

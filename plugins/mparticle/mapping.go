@@ -44,11 +44,14 @@ func (mp *mapping) scan(s *scratch, attrs bool) {
 	// header in registers; it is handed back around the slow path.
 	out := append(sink.attrs, Attribute{})
 	fast := sink.s.policies == nil
-	for i, n := 0, ev.Len(); i < n; i++ {
-		name, v := ev.Field(i)
+	names, values := ev.Names(), ev.Values()
+	for i := range values {
+		// A pointer, not a copy: Values are 40 bytes and this loop runs for
+		// every field of every event.
+		v, name := &values[i], names[i]
 		r := roleOf(name)
 		if r != roleNone {
-			mp.roles[r] = v
+			mp.roles[r] = *v
 			mp.present |= 1 << r
 			if r.excluded() {
 				continue
@@ -70,7 +73,7 @@ func (mp *mapping) scan(s *scratch, attrs bool) {
 			continue
 		}
 		sink.attrs = out
-		sink.addValue(attr, name, v, dedup, 0)
+		sink.addValue(attr, name, *v, dedup, 0)
 		out = sink.attrs
 	}
 	sink.attrs = out
