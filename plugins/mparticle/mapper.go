@@ -149,13 +149,12 @@ func New(o Options) (*Mapper, error) {
 }
 
 func (m *Mapper) newPlan(e catalogEntry, known bool) *typePlan {
-	p := &typePlan{entry: e, appIDFeed: e.feed == byAppID || matchAny(m.s.appIDFeedTypes, e.eventType)}
+	p := &typePlan{entry: e, appIDFeed: e.feed == byAppID || m.s.appIDFeedTypes.MatchAny(e.eventType)}
 	for _, r := range e.consumed {
 		p.consumed |= 1 << r
 	}
 	switch {
-	case len(m.s.include) > 0 && !matchAny(m.s.include, e.eventType),
-		matchAny(m.s.exclude, e.eventType):
+	case !m.s.types.Match(e.eventType):
 		p.drop = DropExcluded
 	case known:
 	case m.s.unknown == UnknownDrop:

@@ -2,10 +2,11 @@ package mparticle
 
 import (
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
 )
 
 // Feed is one of the four mParticle feed inputs of the Braze integration;
@@ -178,10 +179,9 @@ type settings struct {
 	userIDIdentity  IdentityType
 	appPlatforms    map[string]platform
 	platformFeeds   [platformCount]Feed
-	appIDFeedTypes  []string
+	appIDFeedTypes  currents.TypePatterns
 	deviceIDMapping DeviceIDMapping
-	include         []string
-	exclude         []string
+	types           currents.TypeFilter
 	unknown         UnknownTypes
 	policies        map[string]fieldPolicy // nil when no attribute option is set
 	now             func() time.Time
@@ -251,13 +251,10 @@ func (o *Options) settings() (*settings, error) {
 	}
 
 	var err error
-	if s.appIDFeedTypes, err = globs("app_id_feed_types", o.AppIDFeedTypes); err != nil {
+	if s.appIDFeedTypes, err = currents.ParseTypePatterns("app_id_feed_types", o.AppIDFeedTypes); err != nil {
 		return nil, err
 	}
-	if s.include, err = globs("event_types", o.EventTypes); err != nil {
-		return nil, err
-	}
-	if s.exclude, err = globs("exclude_event_types", o.ExcludeEventTypes); err != nil {
+	if s.types, err = currents.NewTypeFilter(o.EventTypes, o.ExcludeEventTypes); err != nil {
 		return nil, err
 	}
 
@@ -319,30 +316,6 @@ func (s *settings) policy(name string) fieldPolicy {
 		return policyKeep
 	}
 	return s.policies[name]
-}
-
-func globs(option string, patterns []string) ([]string, error) {
-	for _, p := range patterns {
-		if p == "" {
-			return nil, fmt.Errorf("%s: empty pattern", option)
-		}
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, fmt.Errorf("%s: pattern %q: %w", option, p, err)
-		}
-	}
-	return append([]string(nil), patterns...), nil
-}
-
-// matchAny reports whether eventType matches one of the validated patterns.
-// Since event types contain no "/", a "*" spans dots: "users.messages.*"
-// matches every message type.
-func matchAny(patterns []string, eventType string) bool {
-	for _, p := range patterns {
-		if ok, _ := path.Match(p, eventType); ok {
-			return true
-		}
-	}
-	return false
 }
 
 func identityList() string {

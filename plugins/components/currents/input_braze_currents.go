@@ -243,7 +243,7 @@ type bciConfig struct {
 	prefix           string
 	quarantineURL    string
 	quarantinePrefix string
-	types            export.TypeFilter
+	types            currents.TypeFilter
 	rng              export.Range
 	watch            bool
 	pollInterval     time.Duration
@@ -279,7 +279,7 @@ func bciConfigFromParsed(conf *service.ParsedConfig, now time.Time) (c bciConfig
 	if err != nil {
 		return c, err
 	}
-	if c.types, err = export.NewTypeFilter(include, exclude); err != nil {
+	if c.types, err = currents.NewTypeFilter(include, exclude); err != nil {
 		return c, err
 	}
 	for _, b := range []struct {

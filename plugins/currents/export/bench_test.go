@@ -25,20 +25,6 @@ func BenchmarkShardOwns(b *testing.B) {
 	_ = n
 }
 
-// Type matching runs once per event_type= folder and per object.
-func BenchmarkTypeFilterMatch(b *testing.B) {
-	f, err := NewTypeFilter([]string{"users.messages.email.*", "users.messages.pushnotification.*"}, []string{"*.Abort"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		if !f.Match("users.messages.pushnotification.Send") {
-			b.Fatal("no match")
-		}
-	}
-}
-
 // A walk over an in-memory export of 5 types × 48 hours. memblob sorts every
 // key on every list request, so this measures memblob as much as the walk; it
 // guards against the walk listing more than it should (allocs/op).

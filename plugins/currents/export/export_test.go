@@ -12,6 +12,7 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/memblob"
 
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
 )
 
@@ -111,7 +112,7 @@ func TestWalkFindsEveryObjectOldestHourFirst(t *testing.T) {
 
 func TestWalkTypeFilterPrunesTypeFolders(t *testing.T) {
 	b, m := tree(t, gen.Config{Events: 2000, Hours: 2, FileEvents: 50, Seed: 2})
-	types, err := NewTypeFilter([]string{"users.messages.email.*", "users.canvas.Entry"}, []string{"users.messages.email.Open"})
+	types, err := currents.NewTypeFilter([]string{"users.messages.email.*", "users.canvas.Entry"}, []string{"users.messages.email.Open"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func eventTypeOfPrefix(p string) string {
 func TestWalkOneTypeOneDayListsOnlyItsFolders(t *testing.T) {
 	b, m := tree(t, gen.Config{Events: 8000, Hours: 72, Start: day1, Seed: 3,
 		EventTypes: []string{"users.messages.email.Open", "users.messages.email.Send", "users.messages.pushnotification.Send", "users.canvas.Entry"}})
-	types, _ := NewTypeFilter([]string{"users.messages.email.Open"}, nil)
+	types, _ := currents.NewTypeFilter([]string{"users.messages.email.Open"}, nil)
 	l := &Lister{Bucket: blob.PrefixedBucket(b, "currents/"), Prefix: "currents/", Types: types}
 	r := Range{Since: day1.Add(24 * time.Hour), Until: day1.Add(48 * time.Hour)}
 	got, lists := walkAll(t, l, r)
@@ -332,40 +333,6 @@ func TestRange(t *testing.T) {
 	}
 	if err := (Range{Since: h(2), Until: h(2)}).Validate(); err == nil {
 		t.Error("an empty range validated")
-	}
-}
-
-func TestTypeFilter(t *testing.T) {
-	f, err := NewTypeFilter([]string{"users.messages.email.*", "users.*.Send"}, []string{"*.Open", "users.messages.sms.*"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// path.Match's * matches any run of characters but "/", dots included:
-	// "users.*.Send" selects the Send of every channel.
-	for typ, want := range map[string]bool{
-		"users.messages.email.Click":            true,
-		"users.messages.email.Open":             false,
-		"users.messages.pushnotification.Send":  true,
-		"users.canvas.Entry":                    false,
-		"users.messages.sms.Send":               false,
-		"users.behaviors.subscription.Send":     true,
-		"users.campaigns.Send":                  true,
-		"users.messages.contentcard.Impression": false,
-	} {
-		if got := f.Match(typ); got != want {
-			t.Errorf("Match(%q) = %v, want %v", typ, got, want)
-		}
-	}
-	if !(TypeFilter{}).Match("anything") || (TypeFilter{}).Selective() || !f.Selective() {
-		t.Error("zero filter must select everything")
-	}
-	for _, bad := range [][]string{{"users.[a"}, {""}} {
-		if _, err := NewTypeFilter(bad, nil); err == nil {
-			t.Errorf("pattern %q accepted", bad)
-		}
-		if _, err := NewTypeFilter(nil, bad); err == nil {
-			t.Errorf("exclude pattern %q accepted", bad)
-		}
 	}
 }
 

@@ -10,59 +10,13 @@
 package export
 
 import (
-	"errors"
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
 )
-
-// TypeFilter selects event types by glob patterns (path.Match syntax:
-// `users.messages.email.*`, `users.*.Send`). The zero value selects every type.
-type TypeFilter struct {
-	include []string
-	exclude []string
-}
-
-// NewTypeFilter returns a filter that selects the types matching any include
-// pattern (every type when include is empty) and no exclude pattern.
-func NewTypeFilter(include, exclude []string) (TypeFilter, error) {
-	for _, list := range [][]string{include, exclude} {
-		for _, p := range list {
-			if p == "" {
-				return TypeFilter{}, errors.New("event type pattern is empty")
-			}
-			if _, err := path.Match(p, ""); err != nil {
-				return TypeFilter{}, fmt.Errorf("event type pattern %q: %w", p, err)
-			}
-		}
-	}
-	return TypeFilter{include: append([]string(nil), include...), exclude: append([]string(nil), exclude...)}, nil
-}
-
-// Selective reports whether the filter can reject a type.
-func (f TypeFilter) Selective() bool { return len(f.include) > 0 || len(f.exclude) > 0 }
-
-// Match reports whether the event type is selected.
-func (f TypeFilter) Match(eventType string) bool {
-	for _, p := range f.exclude {
-		if ok, _ := path.Match(p, eventType); ok {
-			return false
-		}
-	}
-	if len(f.include) == 0 {
-		return true
-	}
-	for _, p := range f.include {
-		if ok, _ := path.Match(p, eventType); ok {
-			return true
-		}
-	}
-	return false
-}
 
 // Range bounds the `date=` hours to read. The hour folder h holds the events
 // Braze queued in [h, h+1h); it is in the range when that hour overlaps

@@ -43,7 +43,7 @@ type Lister struct {
 	// Prefix is the key prefix Bucket hides, "" when none. See Object.Name.
 	Prefix string
 	// Types selects event types by their `event_type=` folder.
-	Types TypeFilter
+	Types currents.TypeFilter
 	// Shard selects this instance's share of the objects.
 	Shard Shard
 	// OnList, when set, is called with the prefix of every list request the
