@@ -277,10 +277,18 @@ func (r *Reader) readBlock() ([]Event, error) {
 	if count <= 0 || size < 0 || size > int64(r.opts.MaxBlockBytes) {
 		return nil, fail(ErrCorruptBlock, fmt.Errorf("object count %d, byte size %d", count, size))
 	}
-	if cap(r.stored) < int(size) {
-		r.stored = make([]byte, size)
+	// Events point into the decoded bytes, so those are never reused. With
+	// the null codec the stored bytes are the decoded bytes: read them into
+	// a buffer of their own rather than copying them out of a shared one.
+	var stored []byte
+	if _, null := r.codec.(nullCodec); null {
+		stored = make([]byte, size)
+	} else {
+		if cap(r.stored) < int(size) {
+			r.stored = make([]byte, size)
+		}
+		stored = r.stored[:size]
 	}
-	stored := r.stored[:size]
 	n, err := io.ReadFull(r.in, stored)
 	r.offset += int64(n)
 	if err != nil {
