@@ -62,9 +62,9 @@ output:
       android: { key: android-key, secret: android-secret }
       web: { key: web-key, secret: web-secret }
       unbound: { key: unbound-key, secret: unbound-secret }
-    max_in_flight: 8
-    # Under a batches/s limit a wider window packs more of one user's events into one batch.
-    batching: { count: ${2:-100}, period: 1s }
+    # Writes in flight: the output packs the events of all of them into shared requests, so
+    # under a batches/s limit more writes in flight pack more of one user's events together.
+    max_in_flight: ${2:-64}
 http: { enabled: false }
 logger: { level: WARN }
 metrics: { none: {} }

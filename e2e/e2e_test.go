@@ -89,14 +89,39 @@ func (e export) decodable() map[string]map[string]any {
 	return out
 }
 
+// feedsYAML is the feeds block of the mparticle output for the emulator's
+// credentials, each line indented by indent.
+func feedsYAML(indent string) string {
+	var b strings.Builder
+	for _, f := range []string{"ios", "android", "web", "unbound"} {
+		fmt.Fprintf(&b, "%s%s: { key: %q, secret: %q }\n", indent, f, feedCreds[f].Key, feedCreds[f].Secret)
+	}
+	return b.String()
+}
+
+// deadLetterYAML is the second output of a fallback after the mparticle
+// output, indented by indent: what mParticle refuses for good is written to
+// path, one JSON line per event with its reason; feed_paused events go back
+// to the input, as the shipped configs do.
+func deadLetterYAML(path, indent string) string {
+	return indent + strings.ReplaceAll(fmt.Sprintf(`- switch:
+    cases:
+      - check: '@fallback_error.has_prefix("mparticle feed_paused")'
+        output:
+          reject: '${! @fallback_error }'
+      - output:
+          file: { path: %q, codec: lines }
+          processors:
+            - mapping: |
+                root.event_id = @mparticle_event_id
+                root.reason = @fallback_error`, path), "\n", "\n"+indent)
+}
+
 // pipeline is the config under test: the export → mapping → mParticle.
 // Events the mapping fails go to <dlq>.mapping, events the output fails go
 // to <dlq>.delivery, each line with the event id and the reason.
 func pipeline(exportDir, emuURL, dlq, processorOpts, outputOpts string) string {
-	var feeds strings.Builder
-	for _, f := range []string{"ios", "android", "web", "unbound"} {
-		fmt.Fprintf(&feeds, "                  %s: { key: %q, secret: %q }\n", f, feedCreds[f].Key, feedCreds[f].Secret)
-	}
+	feeds := feedsYAML("                  ")
 	return fmt.Sprintf(`
 input:
   file:
@@ -126,17 +151,13 @@ output:
                   initial_interval: 20ms
                   max_interval: 300ms
 %s
-            - file: { path: %q, codec: lines }
-              processors:
-                - mapping: |
-                    root.event_id = @mparticle_event_id
-                    root.reason = @fallback_error
+%s
 logger:
   level: WARN
   format: logfmt
 metrics:
   none: {}
-`, filepath.Join(exportDir, "**", "*.avro"), processorOpts, dlq+".mapping", emuURL, feeds.String(), indent(outputOpts, "                "), dlq+".delivery")
+`, filepath.Join(exportDir, "**", "*.avro"), processorOpts, dlq+".mapping", emuURL, feeds, indent(outputOpts, "                "), deadLetterYAML(dlq+".delivery", "            "))
 }
 
 func indent(s, pad string) string {

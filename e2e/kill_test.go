@@ -18,10 +18,7 @@ import (
 // killPipeline reads the export with the braze_currents input and a file
 // checkpoint cache, so a restarted process resumes instead of starting over.
 func killPipeline(exportDir, checkpointDir, emuURL string) string {
-	var feeds strings.Builder
-	for _, f := range []string{"ios", "android", "web", "unbound"} {
-		fmt.Fprintf(&feeds, "      %s: { key: %q, secret: %q }\n", f, feedCreds[f].Key, feedCreds[f].Secret)
-	}
+	feeds := feedsYAML("      ")
 	return fmt.Sprintf(`
 input:
   braze_currents:
@@ -36,7 +33,7 @@ output:
   mparticle:
     url: %q
     feeds:
-%s    batching: { count: 50, period: 200ms }
+%s    max_in_flight: 16
     backoff: { initial_interval: 20ms, max_interval: 300ms }
 cache_resources:
   - label: checkpoint
@@ -44,7 +41,7 @@ cache_resources:
 http: { enabled: false }
 logger: { level: WARN, format: logfmt }
 metrics: { none: {} }
-`, "file://"+filepath.ToSlash(exportDir), emuURL, feeds.String(), checkpointDir)
+`, "file://"+filepath.ToSlash(exportDir), emuURL, feeds, checkpointDir)
 }
 
 // TestKillAndResume SIGKILLs the pipeline three times mid-run, then lets a

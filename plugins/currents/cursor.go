@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
-
-// maxDepth bounds nesting so a hostile schema/data pair cannot exhaust the stack.
-const maxDepth = 64
 
 var errShort = errors.New("unexpected end of block data")
 
@@ -16,11 +14,20 @@ var errShort = errors.New("unexpected end of block data")
 // held as a string so that decoded strings are substrings of it: no copy and
 // no allocation per string. The first error sticks; callers check err once
 // per record instead of after every field.
+//
+// Nested values allocate, and a few bytes can claim millions of them, so
+// every count is checked against the limits before anything is allocated:
+// maxItems per array or map, budget for the values left to the block (of
+// maxValues in all), maxDepth for nesting.
 type cursor struct {
-	data  string
-	pos   int
-	err   error
-	depth int
+	data      string
+	pos       int
+	err       error
+	depth     int
+	maxDepth  int
+	maxItems  int
+	maxValues int
+	budget    int
 }
 
 func (c *cursor) fail(err error) {
@@ -131,7 +138,7 @@ func (c *cursor) value(n *node) Value {
 		i := c.long()
 		if i < 0 || i >= int64(len(n.symbols)) {
 			if c.err == nil {
-				c.fail(fmt.Errorf("enum %s index %d out of range", n.name, i))
+				c.fail(fmt.Errorf("enum %s index %d out of range", quote(n.name), i))
 			}
 			return Null
 		}
@@ -144,23 +151,42 @@ func (c *cursor) value(n *node) Value {
 func (c *cursor) composite(n *node) Value {
 	c.depth++
 	defer func() { c.depth-- }()
-	if c.depth > maxDepth {
-		c.fail(errors.New("values nested too deep"))
+	if c.depth > c.maxDepth {
+		c.fail(limitErr(LimitMaxDepth, int64(c.maxDepth), "values nested more than %d deep", c.maxDepth))
 		return Null
 	}
 	switch n.op {
 	case opArray:
 		var items []Value
-		c.blocks(n.items, func() { items = append(items, c.value(n.items)) })
+		total := 0
+		for k := c.blockCount(n.items.minBytes, &total); k > 0; k = c.blockCount(n.items.minBytes, &total) {
+			items = slices.Grow(items, k)
+			for i := 0; i < k && c.err == nil; i++ {
+				items = append(items, c.value(n.items))
+			}
+		}
+		if len(items) == 0 {
+			// Items() of an array without them is nil either way: no
+			// allocation for the common empty array.
+			return Value{kind: KindArray}
+		}
 		return ArrayValue(items)
 	case opMap:
 		var entries []Entry
-		c.blocks(n.items, func() {
-			k := c.str()
-			entries = append(entries, Entry{Name: k, Value: c.value(n.items)})
-		})
+		total := 0
+		// An entry is a key of at least one byte and its value.
+		for k := c.blockCount(1+n.items.minBytes, &total); k > 0; k = c.blockCount(1+n.items.minBytes, &total) {
+			entries = slices.Grow(entries, k)
+			for i := 0; i < k && c.err == nil; i++ {
+				key := c.str()
+				entries = append(entries, Entry{Name: key, Value: c.value(n.items)})
+			}
+		}
 		return MapValue(entries)
 	case opRecord:
+		if !c.spend(len(n.fields)) {
+			return Null
+		}
 		fields := make([]Entry, len(n.fields))
 		for i, f := range n.fields {
 			fields[i] = Entry{Name: n.index.names[i], Value: c.value(f)}
@@ -171,30 +197,50 @@ func (c *cursor) composite(n *node) Value {
 	return Null
 }
 
-// blocks walks Avro's blocked encoding of arrays and maps: a count, items,
-// repeated until a zero count; a negative count is followed by a byte size.
-func (c *cursor) blocks(item *node, each func()) {
-	for c.err == nil {
-		n := c.long()
-		if n == 0 {
-			return
-		}
+// blockCount reads the count of the next block of Avro's blocked encoding of
+// arrays and maps (a count, items, repeated until a zero count; a negative
+// count is followed by a byte size) and returns it, or 0 at the end or on an
+// error. total is the items of this array or map so far. The count is
+// checked before any item is allocated: items of at least minBytes bytes
+// cannot outnumber the bytes left; items of no bytes (null, an empty record)
+// can, and only the limits bound them.
+func (c *cursor) blockCount(minBytes int, total *int) int {
+	if c.err != nil {
+		return 0
+	}
+	n := c.long()
+	if n == 0 || c.err != nil {
+		return 0
+	}
+	if n < 0 {
+		n = -n
+		c.long() // byte size of the block, not needed to decode it
 		if n < 0 {
-			n = -n
-			c.long() // byte size of the block, not needed to decode it
-		}
-		// Every item takes at least one byte unless it is null; bound the
-		// count by what is left so a corrupt count cannot loop for ever.
-		minBytes := item.minBytes
-		if minBytes < 1 {
-			minBytes = 1
-		}
-		if n > int64(len(c.data)-c.pos)/int64(minBytes)+1 {
-			c.fail(fmt.Errorf("item count %d exceeds the data left", n))
-			return
-		}
-		for i := int64(0); i < n && c.err == nil; i++ {
-			each()
+			c.fail(fmt.Errorf("item count %d", n))
+			return 0
 		}
 	}
+	if minBytes > 0 && n > int64(len(c.data)-c.pos)/int64(minBytes) {
+		c.fail(fmt.Errorf("item count %d exceeds the data left", n))
+		return 0
+	}
+	if n > int64(c.maxItems-*total) {
+		c.fail(limitErr(LimitMaxItems, int64(c.maxItems), "an array or map of at least %d items", int64(*total)+n))
+		return 0
+	}
+	if !c.spend(int(n)) {
+		return 0
+	}
+	*total += int(n)
+	return int(n)
+}
+
+// spend takes n values from the block's budget, or fails.
+func (c *cursor) spend(n int) bool {
+	if n > c.budget {
+		c.fail(limitErr(LimitMaxBlockValues, int64(c.maxValues), "a block of more than %d values", c.maxValues-c.budget+n))
+		return false
+	}
+	c.budget -= n
+	return true
 }

@@ -14,6 +14,10 @@ var (
 	ErrBadSync         = errors.New("sync marker mismatch")
 	ErrTruncatedBlock  = errors.New("truncated block")
 	ErrCorruptBlock    = errors.New("corrupt block")
+	// ErrLimitExceeded: the object may be valid Avro, but decoding it would
+	// cost more than a limit of ReaderOptions allows. The cause is a
+	// *LimitError naming the limit.
+	ErrLimitExceeded = errors.New("decode limit exceeded")
 )
 
 // DecodeError is the error of a Reader: it names the object, the byte offset

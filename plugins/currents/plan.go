@@ -41,12 +41,35 @@ type node struct {
 	minBytes int    // the fewest bytes one value can take, to bound counts
 }
 
-// compilePlan turns a parsed writer schema into a plan. Named types that
-// refer to themselves are resolved through memo so recursion terminates.
-func compilePlan(s avro.Schema, memo map[string]*node) (*node, error) {
+// compileWriterSchema compiles the plan of a writer schema, refusing one that
+// nests arrays, maps and records more than maxDepth deep below its top-level
+// record, or holds more than maxFields record fields in all.
+func compileWriterSchema(s avro.Schema, maxDepth, maxFields int) (*node, error) {
+	c := &compiler{memo: map[string]*node{}, maxDepth: maxDepth, maxFields: maxFields}
+	// The top-level record is level 0: its fields are the event's, decoded
+	// without nesting; an array field is level 1, as the cursor counts.
+	return c.compile(s, -1)
+}
+
+type compiler struct {
+	memo              map[string]*node
+	maxDepth          int
+	maxFields, fields int
+}
+
+// compile turns a parsed schema into a plan. Named types that refer to
+// themselves are resolved through memo so recursion terminates. depth is the
+// level of the type holding s: an array, map or record s is one level deeper.
+func (c *compiler) compile(s avro.Schema, depth int) (*node, error) {
+	switch s.(type) {
+	case *avro.ArraySchema, *avro.MapSchema, *avro.RecordSchema:
+		if depth+1 > c.maxDepth {
+			return nil, limitErr(LimitMaxDepth, int64(c.maxDepth), "a writer schema nesting more than %d deep", c.maxDepth)
+		}
+	}
 	switch t := s.(type) {
 	case *avro.RefSchema:
-		return compilePlan(t.Schema(), memo)
+		return c.compile(t.Schema(), depth)
 	case *avro.NullSchema:
 		return &node{op: opNull}, nil
 	case *avro.PrimitiveSchema:
@@ -66,7 +89,7 @@ func compilePlan(s avro.Schema, memo map[string]*node) (*node, error) {
 		case avro.Bytes:
 			return &node{op: opBytes, minBytes: 1}, nil
 		}
-		return nil, fmt.Errorf("unsupported primitive type %q", t.Type())
+		return nil, fmt.Errorf("unsupported primitive type %s", quote(string(t.Type())))
 	case *avro.FixedSchema:
 		return &node{op: opFixed, size: t.Size(), name: t.FullName(), minBytes: t.Size()}, nil
 	case *avro.EnumSchema:
@@ -74,7 +97,7 @@ func compilePlan(s avro.Schema, memo map[string]*node) (*node, error) {
 	case *avro.UnionSchema:
 		n := &node{op: opUnion, minBytes: 1}
 		for _, b := range t.Types() {
-			bn, err := compilePlan(b, memo)
+			bn, err := c.compile(b, depth)
 			if err != nil {
 				return nil, err
 			}
@@ -82,28 +105,31 @@ func compilePlan(s avro.Schema, memo map[string]*node) (*node, error) {
 		}
 		return n, nil
 	case *avro.ArraySchema:
-		items, err := compilePlan(t.Items(), memo)
+		items, err := c.compile(t.Items(), depth+1)
 		if err != nil {
 			return nil, err
 		}
 		return &node{op: opArray, items: items, minBytes: 1}, nil
 	case *avro.MapSchema:
-		values, err := compilePlan(t.Values(), memo)
+		values, err := c.compile(t.Values(), depth+1)
 		if err != nil {
 			return nil, err
 		}
 		return &node{op: opMap, items: values, minBytes: 1}, nil
 	case *avro.RecordSchema:
-		if n, ok := memo[t.FullName()]; ok {
+		if n, ok := c.memo[t.FullName()]; ok {
 			return n, nil
 		}
+		if c.fields += len(t.Fields()); c.fields > c.maxFields {
+			return nil, limitErr(LimitMaxSchemaFields, int64(c.maxFields), "a writer schema of at least %d fields", c.fields)
+		}
 		n := &node{op: opRecord, name: t.FullName()}
-		memo[t.FullName()] = n
+		c.memo[t.FullName()] = n
 		names := make([]string, len(t.Fields()))
 		for i, f := range t.Fields() {
-			fn, err := compilePlan(f.Type(), memo)
+			fn, err := c.compile(f.Type(), depth+1)
 			if err != nil {
-				return nil, fmt.Errorf("field %q: %w", f.Name(), err)
+				return nil, fmt.Errorf("field %s: %w", quote(f.Name()), err)
 			}
 			names[i] = f.Name()
 			n.fields = append(n.fields, fn)
@@ -113,4 +139,43 @@ func compilePlan(s avro.Schema, memo map[string]*node) (*node, error) {
 		return n, nil
 	}
 	return nil, fmt.Errorf("unsupported schema %T", s)
+}
+
+// maxSchemaJSONPerLevel is the most JSON nesting one level of types takes: a
+// record inside a union is the union's array, the record's object, its fields
+// array and a field's object.
+const maxSchemaJSONPerLevel = 4
+
+// maxSchemaJSONDepth is the deepest JSON a schema within maxDepth needs.
+func maxSchemaJSONDepth(maxDepth int) int {
+	return maxSchemaJSONPerLevel * (maxDepth + 2)
+}
+
+// jsonDepth returns the deepest nesting of objects and arrays in a JSON text,
+// without parsing it: one pass, no allocation.
+func jsonDepth(s string) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case b == '}' || b == ']':
+			depth--
+		}
+	}
+	return deepest
 }

@@ -12,31 +12,49 @@ import (
 	"github.com/hamba/avro/v2"
 )
 
-// DefaultMaxBlockBytes bounds one block, stored or decoded. Braze writes at
-// most 100,000 events per file, a few hundred bytes each, so a larger block
-// means a corrupt size field, not real data.
-const DefaultMaxBlockBytes = 256 << 20
-
-// maxHeaderBytes bounds the header metadata (the writer schema is a few KB).
+// maxHeaderBytes bounds the header metadata (the writer schema is a few KB
+// and bounded by MaxSchemaBytes on its own).
 const maxHeaderBytes = 16 << 20
 
 var magic = []byte{'O', 'b', 'j', 1}
 
-// ReaderOptions tune a Reader. The zero value is ready to use.
+// ReaderOptions tune a Reader. The zero value is ready to use: a zero (or
+// negative) limit takes its default, see limits.go.
 type ReaderOptions struct {
 	// Object names the file or object key in errors and is parsed for an
 	// `event_type=` segment, which overrides the type from the schema name.
 	Object string
 	// EventType, when set, overrides both the path and the schema name.
 	EventType string
+
+	// The decode limits: exceeding one is a *DecodeError of class
+	// ErrLimitExceeded whose cause is a *LimitError naming it.
+
 	// MaxBlockBytes bounds a block's stored and decoded size
-	// (DefaultMaxBlockBytes when zero).
+	// (DefaultMaxBlockBytes).
 	MaxBlockBytes int
+	// MaxBlockEvents bounds the events of a block (DefaultMaxBlockEvents).
+	MaxBlockEvents int
+	// MaxBlockValues bounds the values a block decodes into: events ×
+	// fields, plus array and map items and nested record fields
+	// (DefaultMaxBlockValues).
+	MaxBlockValues int
+	// MaxItems bounds the items of one array or map (DefaultMaxItems).
+	MaxItems int
+	// MaxDepth bounds the nesting of schema types and of values
+	// (DefaultMaxDepth).
+	MaxDepth int
+	// MaxSchemaBytes bounds the writer schema JSON (DefaultMaxSchemaBytes).
+	MaxSchemaBytes int
+	// MaxSchemaFields bounds the fields of the writer schema, nested
+	// records included (DefaultMaxSchemaFields).
+	MaxSchemaFields int
 }
 
 // Reader streams the events of one Avro Object Container File, block by block,
 // decoding each with the writer schema of the file's own header. Memory is
-// bounded by one block whatever the size of the file.
+// bounded by one block whatever the size of the file, and what one block may
+// cost by the limits of ReaderOptions whatever the file claims.
 type Reader struct {
 	in        *bufio.Reader
 	opts      ReaderOptions
@@ -55,10 +73,7 @@ type Reader struct {
 
 // NewReader reads the container header from r. Errors are *DecodeError.
 func NewReader(r io.Reader, opts ReaderOptions) (*Reader, error) {
-	if opts.MaxBlockBytes <= 0 {
-		opts.MaxBlockBytes = DefaultMaxBlockBytes
-	}
-	rd := &Reader{in: bufio.NewReaderSize(r, 64<<10), opts: opts}
+	rd := &Reader{in: bufio.NewReaderSize(r, 64<<10), opts: opts.withDefaults()}
 	if err := rd.readHeader(); err != nil {
 		return nil, err
 	}
@@ -136,7 +151,7 @@ func (r *Reader) readHeader() error {
 	}
 	meta, err := r.readMeta()
 	if err != nil {
-		return r.headerErr(ErrTruncatedHeader, err)
+		return r.headerErr(classOf(err, ErrTruncatedHeader), err)
 	}
 	n, err = io.ReadFull(r.in, r.sync[:])
 	r.offset += int64(n)
@@ -155,15 +170,21 @@ func (r *Reader) readHeader() error {
 	if r.schema == "" {
 		return r.headerErr(ErrBadSchema, errors.New("no avro.schema in the header"))
 	}
+	// The JSON parser recurses once per level: a schema nesting thousands
+	// deep is refused before it is parsed.
+	if d, max := jsonDepth(r.schema), maxSchemaJSONDepth(r.opts.MaxDepth); d > max {
+		return r.headerErr(ErrLimitExceeded, limitErr(LimitMaxDepth, int64(r.opts.MaxDepth),
+			"a writer schema whose JSON nests %d deep (at most %d JSON levels per type level)", d, maxSchemaJSONPerLevel))
+	}
 	// A cache per file: the same record name with other fields (schema
 	// evolution) must never resolve to another file's definition.
 	s, err := avro.ParseWithCache(r.schema, "", &avro.SchemaCache{})
 	if err != nil {
-		return r.headerErr(ErrBadSchema, err)
+		return r.headerErr(ErrBadSchema, bounded(err))
 	}
-	plan, err := compilePlan(s, map[string]*node{})
+	plan, err := compileWriterSchema(s, r.opts.MaxDepth, r.opts.MaxSchemaFields)
 	if err != nil {
-		return r.headerErr(ErrBadSchema, err)
+		return r.headerErr(classOf(err, ErrBadSchema), bounded(err))
 	}
 	if plan.op != opRecord {
 		return r.headerErr(ErrBadSchema, fmt.Errorf("top-level type is not a record"))
@@ -197,17 +218,25 @@ func (r *Reader) readMeta() (map[string][]byte, error) {
 				return nil, fmt.Errorf("metadata block size: %w", err)
 			}
 		}
-		if n > 1024 {
+		if n > maxHeaderMetaEntries {
 			return nil, fmt.Errorf("metadata count %d is implausible", n)
 		}
 		for i := int64(0); i < n; i++ {
-			k, err := r.readBytes(maxHeaderBytes - total)
+			k, err := r.readBytes(maxHeaderBytes-total, eagerHeaderReadBytes)
 			if err != nil {
 				return nil, fmt.Errorf("metadata key: %w", err)
 			}
-			v, err := r.readBytes(maxHeaderBytes - total)
+			limit := maxHeaderBytes - total - len(k)
+			if string(k) == "avro.schema" {
+				limit = min(limit, r.opts.MaxSchemaBytes)
+			}
+			v, err := r.readBytes(limit, eagerHeaderReadBytes)
 			if err != nil {
-				return nil, fmt.Errorf("metadata %q: %w", k, err)
+				var le lengthError
+				if string(k) == "avro.schema" && errors.As(err, &le) && le.n > 0 {
+					return nil, limitErr(LimitMaxSchemaBytes, int64(r.opts.MaxSchemaBytes), "a writer schema of %d bytes", le.n)
+				}
+				return nil, fmt.Errorf("metadata %s: %w", quote(string(k)), err)
 			}
 			total += len(k) + len(v)
 			meta[string(k)] = v
@@ -236,18 +265,41 @@ func (r *Reader) readLong() (int64, error) {
 	return 0, errors.New("varint longer than 10 bytes")
 }
 
-func (r *Reader) readBytes(limit int) ([]byte, error) {
+// lengthError is a length field out of its range.
+type lengthError struct{ n int64 }
+
+func (e lengthError) Error() string { return fmt.Sprintf("length %d out of range", e.n) }
+
+func (r *Reader) readBytes(limit, eager int) ([]byte, error) {
 	n, err := r.readLong()
 	if err != nil {
 		return nil, noEOF(err)
 	}
 	if n < 0 || n > int64(limit) {
-		return nil, fmt.Errorf("length %d out of range", n)
+		return nil, lengthError{n}
 	}
-	b := make([]byte, n)
-	m, err := io.ReadFull(r.in, b)
+	b, m, err := readFull(r.in, int(n), eager, nil)
 	r.offset += int64(m)
 	return b, noEOF(err)
+}
+
+// readFull reads exactly n bytes, into buf when it is large enough. A length
+// read from the file is not trusted with an allocation: up to eager bytes are
+// allocated at once, beyond that the buffer grows with the bytes that do
+// arrive, so a truncated file claiming a huge block costs what it holds.
+func readFull(in io.Reader, n, eager int, buf []byte) ([]byte, int, error) {
+	if cap(buf) >= n || n <= eager {
+		if cap(buf) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		m, err := io.ReadFull(in, buf)
+		return buf, m, err
+	}
+	var b bytes.Buffer
+	b.Grow(eager)
+	m, err := io.CopyN(&b, in, int64(n))
+	return b.Bytes(), int(m), err
 }
 
 func noEOF(err error) error {
@@ -274,25 +326,41 @@ func (r *Reader) readBlock() ([]Event, error) {
 	if err != nil {
 		return nil, fail(ErrTruncatedBlock, fmt.Errorf("byte size: %w", noEOF(err)))
 	}
-	if count <= 0 || size < 0 || size > int64(r.opts.MaxBlockBytes) {
+	if count <= 0 || size < 0 {
 		return nil, fail(ErrCorruptBlock, fmt.Errorf("object count %d, byte size %d", count, size))
+	}
+	if size > int64(r.opts.MaxBlockBytes) {
+		return nil, fail(ErrLimitExceeded, limitErr(LimitMaxBlockBytes, int64(r.opts.MaxBlockBytes), "a block of %d stored bytes", size))
+	}
+	// Every claim of the block header is checked before the memory it asks
+	// for is allocated: events and values first, then the data.
+	_, null := r.codec.(nullCodec)
+	minBytes := int64(max(r.record.minBytes, 1))
+	if null && count > size/minBytes {
+		return nil, fail(ErrCorruptBlock, fmt.Errorf("object count %d cannot fit in %d bytes", count, size))
+	}
+	if count > int64(r.opts.MaxBlockEvents) {
+		return nil, fail(ErrLimitExceeded, limitErr(LimitMaxBlockEvents, int64(r.opts.MaxBlockEvents), "a block of %d events", count))
+	}
+	// Divided, not multiplied: raised limits must not let the product overflow.
+	if nf := int64(len(r.record.fields)); nf > 0 && count > int64(r.opts.MaxBlockValues)/nf {
+		return nil, fail(ErrLimitExceeded, limitErr(LimitMaxBlockValues, int64(r.opts.MaxBlockValues),
+			"a block of %d events × %d fields", count, nf))
 	}
 	// Events point into the decoded bytes, so those are never reused. With
 	// the null codec the stored bytes are the decoded bytes: read them into
 	// a buffer of their own rather than copying them out of a shared one.
-	var stored []byte
-	if _, null := r.codec.(nullCodec); null {
-		stored = make([]byte, size)
-	} else {
-		if cap(r.stored) < int(size) {
-			r.stored = make([]byte, size)
-		}
-		stored = r.stored[:size]
+	var reuse []byte
+	if !null {
+		reuse = r.stored
 	}
-	n, err := io.ReadFull(r.in, stored)
+	stored, n, err := readFull(r.in, int(size), eagerReadBytes, reuse)
 	r.offset += int64(n)
 	if err != nil {
 		return nil, fail(ErrTruncatedBlock, fmt.Errorf("%d of %d data bytes: %w", n, size, noEOF(err)))
+	}
+	if !null {
+		r.stored = stored
 	}
 	var sync [16]byte
 	n, err = io.ReadFull(r.in, sync[:])
@@ -306,17 +374,30 @@ func (r *Reader) readBlock() ([]Event, error) {
 	r.block = blockNo
 
 	data, err := r.codec.decode(stored, r.opts.MaxBlockBytes)
-	if err != nil {
-		return nil, fail(ErrCorruptBlock, fmt.Errorf("%s codec: %w", r.codecName, err))
+	if errors.Is(err, errTooLarge) {
+		return nil, fail(ErrLimitExceeded, limitErr(LimitMaxBlockBytes, int64(r.opts.MaxBlockBytes),
+			"a %s block decoding to more bytes", r.codecName))
 	}
-	if count > int64(len(data))/int64(max(r.record.minBytes, 1)) {
+	if err != nil {
+		return nil, fail(ErrCorruptBlock, fmt.Errorf("%s codec: %w", r.codecName, bounded(err)))
+	}
+	if count > int64(len(data))/minBytes {
 		return nil, fail(ErrCorruptBlock, fmt.Errorf("object count %d cannot fit in %d bytes", count, len(data)))
 	}
 	evs, err := r.decodeEvents(data, int(count))
 	if err != nil {
-		return nil, fail(ErrCorruptBlock, err)
+		return nil, fail(classOf(err, ErrCorruptBlock), err)
 	}
 	return evs, nil
+}
+
+// classOf is ErrLimitExceeded when err is (or wraps) a *LimitError, else class.
+func classOf(err error, class error) error {
+	var le *LimitError
+	if errors.As(err, &le) {
+		return ErrLimitExceeded
+	}
+	return class
 }
 
 // decodeEvents decodes count records from one block. The decoded buffer is
@@ -324,12 +405,15 @@ func (r *Reader) readBlock() ([]Event, error) {
 // every string value is a substring of it. All values of the block share one
 // slab: three allocations per block, none per event.
 func (r *Reader) decodeEvents(data []byte, count int) ([]Event, error) {
-	c := cursor{}
+	plan := r.record
+	nf := len(plan.fields)
+	// The values budget left for array and map items and nested record
+	// fields, once the slab of count × fields values is paid for.
+	c := cursor{maxItems: r.opts.MaxItems, maxDepth: r.opts.MaxDepth, maxValues: r.opts.MaxBlockValues,
+		budget: r.opts.MaxBlockValues - count*nf}
 	if len(data) > 0 {
 		c.data = unsafe.String(&data[0], len(data))
 	}
-	plan := r.record
-	nf := len(plan.fields)
 	slab := make([]Value, count*nf)
 	evs := make([]Event, count)
 	for i := range evs {

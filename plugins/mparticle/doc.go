@@ -49,8 +49,20 @@
 //   - source_request_id is the Currents event id, as Braze's connector
 //     sends, so replays are deduplicated; source_message_id is the id when
 //     it is a UUID, else a name-based UUID (v5) derived from it.
-//   - Strings that are not valid UTF-8 are sent with U+FFFD in place of the
-//     bad bytes: the output is always valid JSON. An attribute whose name is
+//   - An event that cannot be mapped (a required field missing or of the
+//     wrong kind, an invalid value, a batch over 128 KB) is unmappable: by
+//     default dropped with its error's reason in Result.Dropped and the
+//     error in Result.Unmapped, for the caller to count and log; with
+//     Options.Unmappable fail, an error. An event time that is missing, 0
+//     or less, or more than MaxFutureSkew ahead of the clock is unmappable
+//     (reason invalid_time): 0 would be sent without timestamp_unixtime_ms.
+//   - Values sent as identities (external_user_id, the user_id fallback,
+//     the email identity, the $mobile phone number) and the event id must be
+//     valid UTF-8, else the event is unmappable (invalid_identity;
+//     invalid_value for the id): with U+FFFD for the bad bytes they would
+//     name another user, or collide as deduplication keys. Other strings
+//     that are not valid UTF-8 are sent with U+FFFD in place of the bad
+//     bytes: the output is always valid JSON. An attribute whose name is
 //     empty (a property "" or a structured message key "") cannot be sent
 //     and is left out; array fields are left out (mapping.md §5), nested
 //     maps or records of a future schema are flattened like properties.

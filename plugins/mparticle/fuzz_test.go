@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
@@ -15,12 +16,15 @@ import (
 
 var (
 	dropReasons  = map[DropReason]bool{DropNoIdentity: true, DropExcluded: true, DropUnknownType: true}
-	errorReasons = map[string]bool{
-		ReasonMissingField: true, ReasonWrongKind: true, ReasonInvalidValue: true,
-		ReasonNoIdentity: true, ReasonUnknownType: true, ReasonTooLarge: true,
-	}
-	feeds = map[Feed]bool{FeedIOS: true, FeedAndroid: true, FeedWeb: true, FeedUnbound: true}
+	errorReasons = map[string]bool{ReasonNoIdentity: true, ReasonUnknownType: true}
+	feeds        = map[Feed]bool{FeedIOS: true, FeedAndroid: true, FeedWeb: true, FeedUnbound: true}
 )
+
+func init() {
+	for _, r := range UnmappableReasons() {
+		errorReasons[r] = true
+	}
+}
 
 // checkOutcome asserts the property every mapping must have: the event is
 // mapped to a batch that is valid JSON and valid for mParticle, or dropped
@@ -41,10 +45,23 @@ func checkOutcome(t testing.TB, m *Mapper, ev currents.Event) string {
 		}
 		return "error:" + me.Reason
 	case res.Dropped != "":
-		if !dropReasons[res.Dropped] || string(out) != "[" {
+		if string(out) != "[" {
 			t.Fatalf("drop %q appended %q", res.Dropped, out[1:])
 		}
+		// An unmappable event is dropped with its error's reason, and the
+		// error naming the event; the other drops have no error.
+		if u := res.Unmapped; u != nil {
+			if !errorReasons[u.Reason] || string(res.Dropped) != u.Reason || u.EventType != ev.Type || u.Error() == "" {
+				t.Fatalf("drop %q with error %+v", res.Dropped, u)
+			}
+		} else if !dropReasons[res.Dropped] {
+			t.Fatalf("drop %q has no known reason", res.Dropped)
+		}
 		return "dropped:" + string(res.Dropped)
+	}
+	// Identities are sent as Braze has them, never with U+FFFD for bad bytes.
+	if !utf8.ValidString(res.User) {
+		t.Fatalf("user key %q is not valid UTF-8", res.User)
 	}
 	raw := out[1:]
 	if !json.Valid(raw) {
@@ -142,7 +159,7 @@ func fuzzOptionSets() []Options {
 		{Now: fixedNow, MissingIdentity: "user_id:other_id_2", DeviceIDMapping: DeviceIDByPlatform,
 			AppPlatforms: map[string]string{fxAppID: "kindle"}, AppIDFeedTypes: []string{"*"},
 			Attributes: AttributeOptions{Hash: []string{"email_address", "name", "url", "plan"}, Remove: []string{"campaign_name", "a"}}},
-		{Now: fixedNow, MissingIdentity: MissingIdentityFail, UnknownTypes: UnknownFail, IdentityKey: "mobile_number"},
+		{Now: fixedNow, MissingIdentity: MissingIdentityFail, UnknownTypes: UnknownFail, IdentityKey: "mobile_number", Unmappable: UnmappableFail},
 		{Now: fixedNow, UnknownTypes: UnknownDrop, ExcludeEventTypes: []string{"users.messages.sms.*"}},
 	}
 }
@@ -192,7 +209,8 @@ func TestRandomEvents(t *testing.T) {
 		}
 	}
 	t.Logf("outcomes: %v", outcomes)
-	if outcomes["mapped"] < n || outcomes["dropped:no_identity"] == 0 || outcomes["error:wrong_kind"] == 0 {
+	if outcomes["mapped"] < n || outcomes["dropped:no_identity"] == 0 || outcomes["error:wrong_kind"] == 0 ||
+		outcomes["dropped:wrong_kind"] == 0 || outcomes["dropped:invalid_identity"] == 0 {
 		t.Errorf("the random events do not exercise every outcome: %v", outcomes)
 	}
 }

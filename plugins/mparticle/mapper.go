@@ -3,6 +3,7 @@ package mparticle
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,7 +15,8 @@ import (
 // DropReason says why an event was dropped rather than mapped.
 type DropReason string
 
-// The drop reasons.
+// The drop reasons. An unmappable event dropped under UnmappableDrop has
+// its error's reason instead, one of UnmappableReasons.
 const (
 	// DropNoIdentity: the event has no external_user_id (and no user_id
 	// to fall back on, when that option is set), as Braze's connector drops.
@@ -61,18 +63,38 @@ type Result struct {
 	// Historical is true for events older than HistoricalAge, which belong on
 	// mParticle's historical endpoint.
 	Historical bool
+	// Unmapped is the error of an event dropped as unmappable (Dropped is
+	// its reason), for the caller to log; nil otherwise.
+	Unmapped *Error
 	Counters
 }
 
 // Error reasons, for metrics and dead-letter routing.
 const (
 	ReasonMissingField = "missing_field"
-	ReasonWrongKind    = "wrong_kind"
+	ReasonWrongKind    = "wrong_kind" // a field of another Avro type than the mapping reads
 	ReasonInvalidValue = "invalid_value"
-	ReasonNoIdentity   = "no_identity"
-	ReasonUnknownType  = "unknown_type"
-	ReasonTooLarge     = "too_large"
+	// ReasonInvalidTime: the event has no usable time: missing, 0 or
+	// less, or more than MaxFutureSkew ahead of the Mapper's clock.
+	ReasonInvalidTime = "invalid_time"
+	// ReasonInvalidIdentity: a value sent as an identity (or as the $mobile
+	// contact key) is not valid UTF-8, so it cannot be sent as Braze has it.
+	ReasonInvalidIdentity = "invalid_identity"
+	ReasonNoIdentity      = "no_identity"
+	ReasonUnknownType     = "unknown_type"
+	ReasonTooLarge        = "too_large"
 )
+
+// unmappableReasons are the reasons of unmappable events, whose data is at
+// fault; Options.Unmappable drops or fails them. The other reasons,
+// no_identity and unknown_type, are failures an option set to fail asks for.
+var unmappableReasons = []string{
+	ReasonMissingField, ReasonWrongKind, ReasonInvalidValue, ReasonInvalidTime, ReasonInvalidIdentity, ReasonTooLarge,
+}
+
+// UnmappableReasons returns the reasons of unmappable events, for
+// documentation and metrics.
+func UnmappableReasons() []string { return slices.Clone(unmappableReasons) }
 
 // ErrMapping is wrapped by every *Error, so errors.Is(err, ErrMapping) finds them.
 var ErrMapping = errors.New("currents event cannot be mapped to mParticle")
@@ -101,6 +123,10 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Detail)
+	// The reason is in the text too: a dead letter often keeps only that.
+	b.WriteString(" (reason ")
+	b.WriteString(e.Reason)
+	b.WriteString(")")
 	return b.String()
 }
 
@@ -183,8 +209,9 @@ func (m *Mapper) plan(eventType string) *typePlan {
 
 // AppendBatch maps ev and appends its batch JSON to dst: one user, one event,
 // source_request_id the event id. A dropped event appends nothing and says
-// why in Result.Dropped; an event that cannot be mapped returns an *Error and
-// dst unchanged.
+// why in Result.Dropped; an event that cannot be mapped is dropped the same
+// way, its *Error in Result.Unmapped, or with UnmappableFail returns the
+// *Error. Either way dst is unchanged.
 func (m *Mapper) AppendBatch(dst []byte, ev currents.Event) ([]byte, Result, error) {
 	plan := m.plan(ev.Type)
 	if plan.drop != "" {
@@ -194,15 +221,30 @@ func (m *Mapper) AppendBatch(dst []byte, ev currents.Event) ([]byte, Result, err
 	defer m.scratch.Put(s)
 	mp := s.start(m, ev, plan)
 	mp.scan(s, true)
-	if err := mp.run(s); err != nil || mp.res.Dropped != "" {
-		return dst, mp.res, err
+	if err := mp.run(s); err != nil {
+		res, err := m.unmapped(err)
+		return dst, res, err
+	}
+	if mp.res.Dropped != "" {
+		return dst, mp.res, nil
 	}
 	start := len(dst)
 	dst = s.batch.AppendJSON(dst)
 	if n := len(dst) - start; n > MaxBatchBytes {
-		return dst[:start], Result{}, mp.fail(roleNone, ReasonTooLarge, "batch is %d bytes, over mParticle's %d byte limit", n, MaxBatchBytes)
+		res, err := m.unmapped(mp.fail(roleNone, ReasonTooLarge, "batch is %d bytes, over mParticle's %d byte limit", n, MaxBatchBytes))
+		return dst[:start], res, err
 	}
 	return dst, mp.res, nil
+}
+
+// unmapped applies Options.Unmappable to a mapping error: an unmappable
+// event is dropped with the error's reason, or the error returned.
+func (m *Mapper) unmapped(err error) (Result, error) {
+	var me *Error
+	if m.s.unmappable == UnmappableFail || !errors.As(err, &me) || !slices.Contains(unmappableReasons, me.Reason) {
+		return Result{}, err
+	}
+	return Result{Dropped: DropReason(me.Reason), Unmapped: me}, nil
 }
 
 // Feed returns the feed an event belongs to (mapping.md §4): its platform

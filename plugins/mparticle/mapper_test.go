@@ -3,6 +3,7 @@ package mparticle
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +56,7 @@ func TestOptionsValidation(t *testing.T) {
 			PlatformFeeds:  map[string]Feed{"tvos": FeedUnbound, "kindle": FeedWeb, "roku": FeedAndroid},
 			AppIDFeedTypes: []string{"users.campaigns.*"}, DeviceIDMapping: DeviceIDByPlatform,
 			EventTypes: []string{"users.*"}, ExcludeEventTypes: []string{"users.messages.email.[A-M]*"},
-			UnknownTypes: UnknownFail, Attributes: AttributeOptions{Remove: []string{"campaign_name"}, Hash: []string{"email_address", "external_user_id"}},
+			UnknownTypes: UnknownFail, Unmappable: UnmappableFail, Attributes: AttributeOptions{Remove: []string{"campaign_name"}, Hash: []string{"email_address", "external_user_id"}},
 		}, ""},
 		{"environment", Options{Environment: "staging"}, "environment"},
 		{"identity", Options{IdentityKey: "customerid"}, "identity"},
@@ -70,6 +71,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"exclude glob", Options{ExcludeEventTypes: []string{""}}, "exclude_event_types"},
 		{"device id mapping", Options{DeviceIDMapping: "idfa"}, "device_id_mapping"},
 		{"unknown types", Options{UnknownTypes: "ignore"}, "unknown_event_types"},
+		{"unmappable", Options{Unmappable: "skip"}, "unmappable"},
 		{"remove id", Options{Attributes: AttributeOptions{Remove: []string{"id"}}}, "attributes.remove"},
 		{"hash time", Options{Attributes: AttributeOptions{Hash: []string{"time"}}}, "attributes.hash"},
 		{"remove identity", Options{Attributes: AttributeOptions{Remove: []string{"external_user_id"}}}, "attributes.remove"},
@@ -147,10 +149,13 @@ func TestErrors(t *testing.T) {
 		{"missing id", Options{}, fixtureEvent(t, typ, map[string]any{"id": nil}), "id", ReasonMissingField},
 		{"empty id", Options{}, fixtureEvent(t, typ, map[string]any{"id": ""}), "id", ReasonMissingField},
 		{"id of wrong kind", Options{}, fixtureEvent(t, typ, map[string]any{"id": 42}), "id", ReasonWrongKind},
-		{"missing time", Options{}, fixtureEvent(t, typ, map[string]any{"time": nil}), "time", ReasonMissingField},
+		{"missing time", Options{}, fixtureEvent(t, typ, map[string]any{"time": nil}), "time", ReasonInvalidTime},
 		{"time as string", Options{}, fixtureEvent(t, typ, map[string]any{"time": "1793527200"}), "time", ReasonWrongKind},
-		{"negative time", Options{}, fixtureEvent(t, typ, map[string]any{"time": -5}), "time", ReasonInvalidValue},
-		{"time in milliseconds past 9999", Options{}, fixtureEvent(t, typ, map[string]any{"time": int64(1793527200000000)}), "time", ReasonInvalidValue},
+		{"negative time", Options{}, fixtureEvent(t, typ, map[string]any{"time": -5}), "time", ReasonInvalidTime},
+		{"zero time", Options{}, fixtureEvent(t, typ, map[string]any{"time": 0}), "time", ReasonInvalidTime},
+		{"time in milliseconds", Options{}, fixtureEvent(t, typ, map[string]any{"time": int64(1793527200000)}), "time", ReasonInvalidTime},
+		{"external id not UTF-8", Options{}, fixtureEvent(t, typ, map[string]any{"external_user_id": "a\xffb"}), "external_user_id", ReasonInvalidIdentity},
+		{"id not UTF-8", Options{}, fixtureEvent(t, typ, map[string]any{"id": "a\xffb"}), "id", ReasonInvalidValue},
 		{"external id of wrong kind", Options{}, fixtureEvent(t, typ, map[string]any{"external_user_id": 7}), "external_user_id", ReasonWrongKind},
 		{"no identity, fail", Options{MissingIdentity: MissingIdentityFail}, fixtureEvent(t, typ, map[string]any{"external_user_id": nil}), "external_user_id", ReasonNoIdentity},
 		{"email of wrong kind", Options{}, fixtureEvent(t, typ, map[string]any{"email_address": true}), "email_address", ReasonWrongKind},
@@ -164,6 +169,7 @@ func TestErrors(t *testing.T) {
 		{"unknown type, fail", Options{UnknownTypes: UnknownFail}, currents.NewEvent("users.messages.line.Send", nil), "", ReasonUnknownType},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			c.opts.Unmappable, c.opts.Now = UnmappableFail, fixedNow
 			m, err := New(c.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -180,7 +186,7 @@ func TestErrors(t *testing.T) {
 			if !strings.Contains(msg, c.ev.Type) || (c.field != "" && !strings.Contains(msg, "field "+c.field)) {
 				t.Errorf("message %q does not name the event type and field", msg)
 			}
-			if v, ok := c.ev.String("id"); ok && v != "" && !strings.Contains(msg, v) {
+			if v, ok := c.ev.String("id"); ok && v != "" && !strings.Contains(msg, strconv.Quote(v)) {
 				t.Errorf("message %q does not name the event id", msg)
 			}
 			if string(out) != "prefix" {
@@ -536,7 +542,7 @@ func TestLimits(t *testing.T) {
 		for i := 0; i < 60; i++ {
 			big = append(big, currents.Entry{Name: "blob_" + string(rune('a'+i/26)) + string(rune('a'+i%26)), Value: currents.StringValue(strings.Repeat("\x01", 4000))})
 		}
-		m, _ := New(Options{})
+		m, _ := New(Options{Unmappable: UnmappableFail, Now: fixedNow})
 		out, _, err := m.AppendBatch(nil, fixtureEvent(t, typ, nil, big...))
 		var me *Error
 		if !errors.As(err, &me) || me.Reason != ReasonTooLarge || len(out) != 0 {
@@ -682,8 +688,8 @@ func TestConcurrentUse(t *testing.T) {
 				}
 				buf = out
 				// Unknown types exercise the shared plan cache.
-				if _, _, err := m.AppendBatch(nil, currents.NewEvent("users.messages.x"+string(rune('a'+i%20))+".Send", nil)); err == nil {
-					t.Error("an empty event must fail")
+				if _, res, _ := m.AppendBatch(nil, currents.NewEvent("users.messages.x"+string(rune('a'+i%20))+".Send", nil)); res.Unmapped == nil {
+					t.Error("an empty event must be unmappable")
 					return
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
 )
@@ -148,7 +149,14 @@ func (mp *mapping) run(s *scratch) error {
 			return mp.fail(roleID, ReasonWrongKind, "is %s, want string", v.Kind())
 		}
 	}
-	sec, err := mp.time()
+	if !utf8.ValidString(mp.id) {
+		// Sent with U+FFFD, two damaged ids could become one
+		// source_request_id, and mParticle would drop one event as a replay.
+		// (Error quotes the id, so its bad bytes show as \x escapes.)
+		return mp.fail(roleID, ReasonInvalidValue, "is not valid UTF-8 (byte %d): the event id is the only deduplication key", invalidUTF8At(mp.id))
+	}
+	now := mp.m.s.now().Unix()
+	sec, err := mp.time(now)
 	if err != nil {
 		return err
 	}
@@ -161,26 +169,34 @@ func (mp *mapping) run(s *scratch) error {
 		return err
 	}
 	mp.res.Feed, mp.res.Identity, mp.res.User = feed, identity, user
-	mp.res.Historical = mp.m.s.now().Unix()-sec > int64(HistoricalAge/time.Second)
+	mp.res.Historical = now-sec > int64(HistoricalAge/time.Second)
 	return mp.build(s, sec, identity, user, plat)
 }
 
-// time reads the event time, in Unix seconds (int on most types, long on WhatsApp).
-func (mp *mapping) time() (int64, error) {
+// time reads the event time, in Unix seconds (int on most types, long on
+// WhatsApp). A time that is missing, 0 or less, or more than MaxFutureSkew
+// after now is no time at which the event happened: sent, 0 would leave
+// timestamp_unixtime_ms out and mParticle would date the event on arrival,
+// and a later time would put it in the future.
+func (mp *mapping) time(now int64) (int64, error) {
 	v := mp.role(roleTime)
 	switch v.Kind() {
 	case currents.KindInt:
 	case currents.KindNull:
-		return 0, mp.fail(roleTime, ReasonMissingField, "is missing")
+		return 0, mp.fail(roleTime, ReasonInvalidTime, "is missing")
 	default:
 		return 0, mp.fail(roleTime, ReasonWrongKind, "is %s, want int (Unix seconds)", v.Kind())
 	}
-	// Year 9999 keeps the milliseconds far inside int64 and admits any real event.
+	// Year 9999 keeps the milliseconds far inside int64 whatever the clock says.
 	const maxTime = 253402300799
-	if sec := v.Int(); sec >= 0 && sec <= maxTime {
+	switch sec := v.Int(); {
+	case sec <= 0:
+		return 0, mp.fail(roleTime, ReasonInvalidTime, "is %d: no time after 1970 in Unix seconds", sec)
+	case sec > now+int64(MaxFutureSkew/time.Second) || sec > maxTime:
+		return 0, mp.fail(roleTime, ReasonInvalidTime, "is %d, more than %v after the time it is mapped (%d): a wrong clock, or not Unix seconds", sec, MaxFutureSkew, now)
+	default:
 		return sec, nil
 	}
-	return 0, mp.fail(roleTime, ReasonInvalidValue, "%d is not a Unix time in seconds between 1970 and 9999", v.Int())
 }
 
 // identity picks the user key (mapping.md §1): external_user_id as the
@@ -193,6 +209,9 @@ func (mp *mapping) identity() (IdentityType, string, bool, error) {
 		return "", "", false, err
 	}
 	if ok {
+		if err := mp.validIdentity(roleExternalUserID, ext); err != nil {
+			return "", "", false, err
+		}
 		return s.identity, mp.sent(roleExternalUserID, ext), true, nil
 	}
 	if s.userIDIdentity != "" {
@@ -201,6 +220,9 @@ func (mp *mapping) identity() (IdentityType, string, bool, error) {
 			return "", "", false, err
 		}
 		if ok && s.policy(roleUserID.field()) != policyRemove {
+			if err := mp.validIdentity(roleUserID, uid); err != nil {
+				return "", "", false, err
+			}
 			return s.userIDIdentity, mp.sent(roleUserID, uid), true, nil
 		}
 	}
@@ -209,6 +231,30 @@ func (mp *mapping) identity() (IdentityType, string, bool, error) {
 	}
 	mp.res.Dropped = DropNoIdentity
 	return "", "", false, nil
+}
+
+// validIdentity refuses a value sent as an identity (or the $mobile contact
+// key) that is not valid UTF-8. The JSON encoder would send U+FFFD for the
+// bad bytes: another key than Braze's, shared by every id damaged alike. A
+// hashed value is refused too, so that a user's key does not depend on the
+// option. The value itself stays out of the error: it is personal data.
+func (mp *mapping) validIdentity(r role, v string) error {
+	if utf8.ValidString(v) {
+		return nil
+	}
+	return mp.fail(r, ReasonInvalidIdentity, "is not valid UTF-8 (byte %d of %d): it cannot be sent as Braze has it", invalidUTF8At(v), len(v))
+}
+
+// invalidUTF8At returns the offset of the first byte of s that is not UTF-8.
+func invalidUTF8At(s string) int {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
+				return i
+			}
+		}
+	}
+	return len(s)
 }
 
 // feed decides the feed (mapping.md §4) and the platform it implies.
@@ -248,6 +294,9 @@ func (mp *mapping) build(s *scratch, sec int64, identity IdentityType, user stri
 			return err
 		}
 		if ok && m.s.policy(roleEmailAddress.field()) != policyRemove {
+			if err := mp.validIdentity(roleEmailAddress, email); err != nil {
+				return err
+			}
 			b.UserIdentities = append(b.UserIdentities, Identity{Type: Email, Value: mp.sent(roleEmailAddress, email)})
 		}
 	}
@@ -262,6 +311,9 @@ func (mp *mapping) build(s *scratch, sec int64, identity IdentityType, user stri
 			continue
 		}
 		if m.s.policy(r.field()) != policyRemove {
+			if err := mp.validIdentity(r, phone); err != nil {
+				return err
+			}
 			phone, cut := truncateRunes(mp.sent(r, phone), MaxValueLength)
 			if cut {
 				mp.res.ValuesTruncated++

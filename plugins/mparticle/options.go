@@ -65,6 +65,24 @@ const (
 	UnknownFail UnknownTypes = "fail"
 )
 
+// Unmappable says what happens to an event that cannot be mapped: its data
+// is at fault (a required field missing, of the wrong kind or invalid, no
+// usable time, an identity that is not valid UTF-8, a batch over 128 KB).
+// Failures a policy asks for (MissingIdentityFail, UnknownFail) are errors
+// whatever this says.
+type Unmappable string
+
+// The unmappable policies.
+const (
+	// UnmappableDrop drops the event, its error's reason as the drop reason
+	// (Result.Dropped) and the error in Result.Unmapped, for the caller to
+	// count and log: one damaged event must not stop or loop a pipeline.
+	UnmappableDrop Unmappable = "drop"
+	// UnmappableFail returns the error, for callers that route failures to
+	// a dead letter.
+	UnmappableFail Unmappable = "fail"
+)
+
 // AttributeOptions lists fields to remove or hash before sending.
 //
 // Names are Currents field names (email_address, device_id...), custom
@@ -122,6 +140,8 @@ type Options struct {
 	ExcludeEventTypes []string
 	// UnknownTypes (unknown_event_types): generic (default), drop or fail.
 	UnknownTypes UnknownTypes
+	// Unmappable (unmappable): drop (default) or fail.
+	Unmappable Unmappable
 	// Attributes removes or hashes values before sending (attributes).
 	Attributes AttributeOptions
 	// Now returns the current time, for the historical decision; default time.Now.
@@ -131,6 +151,12 @@ type Options struct {
 // HistoricalAge is the age past which an event is historical: mParticle's
 // real-time endpoints are not meant for events older than 30 days.
 const HistoricalAge = 30 * 24 * time.Hour
+
+// MaxFutureSkew is how far past the Mapper's clock an event time may be.
+// Events happen before Braze exports them, so a later time is a wrong clock
+// or a wrong unit (milliseconds); a day admits any time zone mistake and
+// device clock skew. A time beyond it has reason invalid_time.
+const MaxFutureSkew = 24 * time.Hour
 
 // platform is a Braze platform value.
 type platform uint8
@@ -183,6 +209,7 @@ type settings struct {
 	deviceIDMapping DeviceIDMapping
 	types           currents.TypeFilter
 	unknown         UnknownTypes
+	unmappable      Unmappable
 	policies        map[string]fieldPolicy // nil when no attribute option is set
 	now             func() time.Time
 }
@@ -193,6 +220,7 @@ func (o *Options) settings() (*settings, error) {
 		identity:        o.IdentityKey,
 		deviceIDMapping: o.DeviceIDMapping,
 		unknown:         o.UnknownTypes,
+		unmappable:      o.Unmappable,
 		now:             o.Now,
 	}
 	if s.env == "" {
@@ -271,6 +299,13 @@ func (o *Options) settings() (*settings, error) {
 	case UnknownGeneric, UnknownDrop, UnknownFail:
 	default:
 		return nil, fmt.Errorf("unknown_event_types: %q is not generic, drop or fail", o.UnknownTypes)
+	}
+	switch s.unmappable {
+	case "":
+		s.unmappable = UnmappableDrop
+	case UnmappableDrop, UnmappableFail:
+	default:
+		return nil, fmt.Errorf("unmappable: %q is not drop or fail", o.Unmappable)
 	}
 
 	if err := s.setPolicies(o.Attributes); err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/client"
 )
 
 const (
@@ -43,6 +44,8 @@ const (
 	bciFieldMaxConcurrentObjects = "max_concurrent_objects"
 	bciFieldMaxBatchSize         = "max_batch_size"
 	bciFieldQuarantine           = "quarantine"
+	bciFieldMaxRejectedAttempts  = "max_rejected_attempts"
+	bciFieldMinObjectAge         = "min_object_age"
 
 	bciMaxConcurrentObjects = 256
 	// A nacked or unreadable object is read again after a delay doubling
@@ -50,6 +53,10 @@ const (
 	// everything does not turn the input into a busy loop.
 	bciRetryMin = time.Second
 	bciRetryMax = time.Minute
+
+	// bciClassRejected is the failure class of an object whose events
+	// downstream kept refusing for good.
+	bciClassRejected = "rejected_downstream"
 )
 
 func brazeCurrentsInputSpec() *service.ConfigSpec {
@@ -190,10 +197,19 @@ that hour is the current one; alert when it grows in watch mode).`).
 				Description("The most events in one message batch; an Avro block becomes one or more batches.").
 				Default(500).
 				Advanced(),
+			service.NewIntField(bciFieldMaxRejectedAttempts).
+				Description("How many reads of an object may end with some of its events refused for good downstream (a permanent failure that no `fallback` took, such as an event that cannot be mapped) before the object is recorded as failed (class `"+bciClassRejected+"`) and quarantined. Each read sends only the events not yet delivered. Temporary failures, such as an mParticle feed whose credentials are refused for now, do not count: those events are read again until they pass or fail for good.").
+				Default(5).
+				Advanced(),
+			service.NewDurationField(bciFieldMinObjectAge).
+				Description("In watch mode, an object modified less than this long ago is left for a later pass: a file still being written (a `file://` export, or a tool copying into the bucket) is read once it has settled, and an object that ends early (truncated) while it was modified within this time is read again later rather than failed. In any mode, an object that ends early and whose size changed since it was listed is read again later.").
+				Default("30s").
+				Advanced(),
 			service.NewStringField(bciFieldQuarantine).
 				Description("A url (same schemes as `url`) under which a failed object's reason is written as `<key>.error.json`. Empty: failures are only logged, counted and checkpointed.").
 				Example("s3://my-currents-bucket/currents-quarantine?region=us-east-1").
 				Default(""),
+			decodeLimitsField(),
 		).
 		Example("Replay one day of email events", "Read the email events Braze queued on 1 November, oldest hour first, then stop. A file checkpoint makes a rerun skip what was already delivered.", `
 input:
@@ -253,6 +269,9 @@ type bciConfig struct {
 	shard            export.Shard
 	maxObjects       int
 	maxBatch         int
+	maxRejected      int
+	minAge           time.Duration
+	limits           currents.ReaderOptions // decode_limits
 }
 
 func bciConfigFromParsed(conf *service.ParsedConfig, now time.Time) (c bciConfig, err error) {
@@ -342,6 +361,21 @@ func bciConfigFromParsed(conf *service.ParsedConfig, now time.Time) (c bciConfig
 	if c.maxBatch < 1 {
 		return c, fmt.Errorf("%s must be at least 1", bciFieldMaxBatchSize)
 	}
+	if c.maxRejected, err = conf.FieldInt(bciFieldMaxRejectedAttempts); err != nil {
+		return c, err
+	}
+	if c.maxRejected < 1 {
+		return c, fmt.Errorf("%s must be at least 1", bciFieldMaxRejectedAttempts)
+	}
+	if c.minAge, err = conf.FieldDuration(bciFieldMinObjectAge); err != nil {
+		return c, err
+	}
+	if c.minAge < 0 {
+		return c, fmt.Errorf("%s must not be negative", bciFieldMinObjectAge)
+	}
+	if c.limits, err = decodeLimitsFromParsed(conf); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -428,10 +462,14 @@ type bciObject struct {
 
 	mu          sync.Mutex
 	attempt     int
-	acked       map[int]bool // batch sequence numbers acknowledged so far
-	outstanding int          // batches of this attempt not yet acked or nacked
+	acked       map[int]bool   // batch sequence numbers acknowledged so far
+	delivered   map[int][]bool // messages delivered of batches nacked in part
+	outstanding int            // batches of this attempt not yet acked or nacked
 	reading     bool
 	nacked      bool
+	refusedNow  bool  // downstream refused a message of this attempt for good
+	refused     int   // attempts in which downstream refused a message for good
+	lastNack    error // the latest refusal for good, for the failed record
 	ioErr       error // a bucket error: read again later
 	corrupt     error // a decode error: record the object as failed
 	events      int   // events read in this attempt, skipped batches included
@@ -581,12 +619,22 @@ func (in *brazeCurrentsInput) walkLoop() {
 			keepFrom = passStart.Add(-in.conf.lookback)
 		}
 		var last time.Time
+		var unsettled time.Time // earliest hour of an object left for a later pass
 		dispatched := 0
 		err := in.lister.Walk(ctx, export.Range{Since: lower, Until: in.conf.rng.Until}, func(o export.Object) error {
 			if o.Hour.After(last) && !last.IsZero() {
 				bciForget(seen, bciEarlier(o.Hour, keepFrom))
 			}
 			if _, ok := seen[o.Name]; ok {
+				return nil
+			}
+			if in.conf.watch && in.conf.minAge > 0 && !o.ModTime.IsZero() && time.Since(o.ModTime) < in.conf.minAge {
+				// Maybe still being written: not seen yet, so a later
+				// pass (within watch_lookback) hands it out once settled.
+				in.log.Debugf("Braze Currents object %s was modified %s ago; reading it once it has settled", o.Name, time.Since(o.ModTime).Round(time.Second))
+				if !o.Hour.IsZero() && (unsettled.IsZero() || o.Hour.Before(unsettled)) {
+					unsettled = o.Hour
+				}
 				return nil
 			}
 			done, err := in.checkpointed(ctx, o.Name)
@@ -636,6 +684,10 @@ func (in *brazeCurrentsInput) walkLoop() {
 			if in.conf.rng.Since.After(lower) {
 				lower = in.conf.rng.Since
 			}
+			// An object left to settle is listed again, however old its hour.
+			if !unsettled.IsZero() && unsettled.Before(lower) {
+				lower = unsettled
+			}
 		}
 		// A watch pass after a listing error resumes late, but the pass after
 		// it looks back again: keep what that one needs.
@@ -675,7 +727,7 @@ func bciBackoff(n int) time.Duration {
 }
 
 func (in *brazeCurrentsInput) dispatch(ctx context.Context, o export.Object) error {
-	obj := &bciObject{Object: o, acked: map[int]bool{}}
+	obj := &bciObject{Object: o, acked: map[int]bool{}, delivered: map[int][]bool{}}
 	in.mu.Lock()
 	in.unresolved++
 	in.mu.Unlock()
@@ -777,7 +829,7 @@ func (c *bciObjectReader) Read(p []byte) (int, error) {
 func (in *brazeCurrentsInput) read(o *bciObject) {
 	ctx := in.ctx
 	o.mu.Lock()
-	o.reading, o.nacked, o.ioErr, o.corrupt, o.outstanding, o.events = true, false, nil, nil, 0, 0
+	o.reading, o.nacked, o.refusedNow, o.ioErr, o.corrupt, o.outstanding, o.events = true, false, false, nil, nil, 0, 0
 	attempt := o.attempt
 	o.mu.Unlock()
 	in.log.Debugf("Reading Braze Currents object %s (attempt %d)", o.Name, attempt+1)
@@ -796,7 +848,9 @@ func (in *brazeCurrentsInput) read(o *bciObject) {
 	src := &bciObjectReader{r: r}
 	defer func() { in.m.bytes.Incr(src.n) }()
 
-	dec, err := currents.NewReader(src, currents.ReaderOptions{Object: o.Name})
+	opts := in.conf.limits
+	opts.Object = o.Name
+	dec, err := currents.NewReader(src, opts)
 	if err != nil {
 		in.endRead(ctx, o, err, src)
 		return
@@ -831,32 +885,56 @@ func (in *brazeCurrentsInput) read(o *bciObject) {
 			seq++
 			o.mu.Lock()
 			o.events += n
-			stop, skip := o.nacked, o.acked[seq]
-			if !stop && !skip {
+			skip, done := o.acked[seq], o.delivered[seq]
+			if !skip {
 				o.outstanding++
 			}
 			o.mu.Unlock()
-			if stop {
-				// A batch of this attempt was nacked: the object is read
-				// again anyway, reading on would only add duplicates.
-				in.endRead(ctx, o, nil, src)
-				return
-			}
+			// Reading goes on after a nack: delivered messages are never
+			// sent again (acked batches and delivered messages are
+			// skipped), so the other events of the object keep flowing.
 			if skip {
 				continue
 			}
-			batch := make(service.MessageBatch, n)
+			batch := make(service.MessageBatch, 0, n)
+			var origin []int // origin[k]: chunk index of batch[k]; nil when the same
 			for i, ev := range chunk {
-				batch[i] = newEventMessage(ev, es)
+				if done != nil {
+					if done[i] {
+						continue
+					}
+					origin = append(origin, i)
+				}
+				batch = append(batch, newEventMessage(ev, es))
 			}
-			in.m.events.Incr(int64(n), eventType)
+			in.m.events.Incr(int64(len(batch)), eventType)
+			ack := in.ackFunc(o, seq, n, origin, batch)
 			select {
-			case in.out <- bciBatch{msgs: batch, ack: in.ackFunc(o, seq)}:
+			case in.out <- bciBatch{msgs: batch, ack: ack}:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}
+}
+
+// stillGrowing reports whether an object that ended early may still be
+// being written: its size changed since it was listed, or (in watch mode) it
+// was modified within min_object_age. Such an object is read again later,
+// not failed.
+func (in *brazeCurrentsInput) stillGrowing(ctx context.Context, o *bciObject, de *currents.DecodeError) bool {
+	if !errors.Is(de, currents.ErrTruncatedBlock) && !errors.Is(de, currents.ErrTruncatedHeader) && !errors.Is(de, currents.ErrNotContainer) {
+		return false
+	}
+	attrs, err := in.bucket.Attributes(ctx, o.Key)
+	if err != nil {
+		return false
+	}
+	grew := attrs.Size != o.Size
+	// The next read compares with this size: an object that stops changing
+	// and still ends early is corrupt after all.
+	o.Size = attrs.Size
+	return grew || (in.conf.watch && time.Since(attrs.ModTime) < in.conf.minAge)
 }
 
 // endRead closes an attempt: err is nil at the end of the object, a bucket
@@ -869,10 +947,14 @@ func (in *brazeCurrentsInput) endRead(ctx context.Context, o *bciObject, err err
 	var ioErr, corrupt error
 	if err != nil {
 		var de *currents.DecodeError
-		if src == nil || src.err != nil || !errors.As(err, &de) {
+		switch {
+		case src == nil || src.err != nil || !errors.As(err, &de):
 			ioErr = err
 			in.log.Warnf("Reading Braze Currents object %s failed, reading it again later: %v", o.Name, err)
-		} else {
+		case in.stillGrowing(ctx, o, de):
+			ioErr = err
+			in.log.Warnf("Braze Currents object %s ends early but is still being written; reading it again later: %v", o.Name, err)
+		default:
 			corrupt = err
 			in.m.decodeErr.Incr(1, de.Class.Error())
 		}
@@ -887,14 +969,44 @@ func (in *brazeCurrentsInput) endRead(ctx context.Context, o *bciObject, err err
 	}
 }
 
-func (in *brazeCurrentsInput) ackFunc(o *bciObject, seq int) service.AckFunc {
+// ackFunc settles one batch: the chunk of n events at seq, of which the
+// batch holds those at origin (all of them when origin is nil). A batch error
+// names the messages that failed: the others are recorded as delivered and
+// are not sent again when the object is read again.
+func (in *brazeCurrentsInput) ackFunc(o *bciObject, seq, n int, origin []int, batch service.MessageBatch) service.AckFunc {
+	size := len(batch)
+	idx := batch.Index()
 	return func(ctx context.Context, err error) error {
+		delivered := bciDelivered(err, size, idx)
+		refused := err != nil && bciRefusedForGood(err, idx)
 		o.mu.Lock()
 		o.outstanding--
-		if err != nil {
-			o.nacked = true
-		} else {
+		switch {
+		case err == nil:
 			o.acked[seq] = true
+			delete(o.delivered, seq)
+		default:
+			o.nacked = true
+			if refused {
+				o.refusedNow, o.lastNack = true, err
+			}
+			if delivered != nil {
+				done := o.delivered[seq]
+				if done == nil {
+					done = make([]bool, n)
+					o.delivered[seq] = done
+				}
+				for k, ok := range delivered {
+					if !ok {
+						continue
+					}
+					if origin != nil {
+						done[origin[k]] = true
+					} else {
+						done[k] = true
+					}
+				}
+			}
 		}
 		settle := !o.reading && o.outstanding == 0
 		o.mu.Unlock()
@@ -905,38 +1017,105 @@ func (in *brazeCurrentsInput) ackFunc(o *bciObject, seq int) service.AckFunc {
 	}
 }
 
+// bciDelivered reads which of a batch's n messages were delivered from a
+// nack: nil when it cannot tell (a plain error: all of them failed). Benthos
+// passes the output's batch error, or, past a fallback, the error of the
+// messages the fallback's last output refused: a message it does not name
+// went through an earlier output. An error naming a message the indexer does
+// not know (a processor replaced it) tells nothing.
+func bciDelivered(err error, n int, idx *service.Indexer) []bool {
+	var berr *service.BatchError
+	if err == nil || !errors.As(err, &berr) || berr.IndexedErrors() == 0 {
+		return nil
+	}
+	failed := make([]bool, n)
+	known := true
+	berr.WalkMessagesIndexedBy(idx, func(i int, _ *service.Message, merr error) bool {
+		if merr == nil {
+			return true
+		}
+		if i < 0 || i >= n {
+			known = false
+			return false
+		}
+		failed[i] = true
+		return true
+	})
+	if !known {
+		return nil
+	}
+	delivered := failed
+	for i := range delivered {
+		delivered[i] = !failed[i]
+	}
+	return delivered
+}
+
+// bciRefusedForGood reports whether a nack holds a failure that reading the
+// object again cannot mend (a downstream refusal without a fallback), as
+// opposed to one that says "later" (an mParticle feed whose credentials are
+// refused for now, retries that ran out, a shutdown).
+func bciRefusedForGood(err error, idx *service.Indexer) bool {
+	var berr *service.BatchError
+	if !errors.As(err, &berr) || berr.IndexedErrors() == 0 {
+		return !client.IsTemporary(err)
+	}
+	forGood := false
+	berr.WalkMessagesIndexedBy(idx, func(_ int, _ *service.Message, merr error) bool {
+		if merr != nil && !client.IsTemporary(merr) {
+			forGood = true
+			return false
+		}
+		return true
+	})
+	return forGood
+}
+
 // settle decides an object's fate once it is read and every batch of the
 // attempt is acknowledged or nacked. It runs exactly once per attempt.
 func (in *brazeCurrentsInput) settle(ctx context.Context, o *bciObject) {
 	o.mu.Lock()
 	nacked, ioErr, corrupt, events, attempt := o.nacked, o.ioErr, o.corrupt, o.events, o.attempt
+	if o.refusedNow {
+		o.refused++
+	}
+	refused, lastNack := o.refused, o.lastNack
 	o.mu.Unlock()
 	switch {
+	case nacked && refused >= in.conf.maxRejected:
+		in.recordFailed(ctx, o, bciClassRejected, "kept being refused downstream", events,
+			fmt.Errorf("events refused downstream in %d reads (%s %d): %w", refused, bciFieldMaxRejectedAttempts, in.conf.maxRejected, lastNack))
 	case nacked || ioErr != nil:
 		if nacked {
-			in.log.Warnf("Events of Braze Currents object %s were rejected downstream; reading it again (attempt %d)", o.Name, attempt+2)
+			in.log.Warnf("Events of Braze Currents object %s were rejected downstream; reading the undelivered ones again (attempt %d)", o.Name, attempt+2)
 		}
 		in.retryLater(o)
 		return
 	case corrupt != nil:
-		in.m.failed.Incr(1, bciErrorClass(corrupt))
-		in.nFailed.Add(1)
-		cp := bciNewCheckpoint("failed", o.Name, events, corrupt)
-		where := ""
-		if in.quarantine != nil {
-			where = "; described in " + in.conf.quarantinePrefix + o.Name + ".error.json of " + in.conf.quarantineURL
-			if err := in.quarantine.WriteAll(ctx, o.Name+".error.json", cp, nil); err != nil {
-				where = "; writing its quarantine record failed: " + err.Error()
-			}
-		}
-		in.log.Errorf("Braze Currents object %s is corrupt after %d events, recorded as failed%s: %v", o.Name, events, where, corrupt)
-		in.checkpoint(ctx, o.Name, cp)
+		in.recordFailed(ctx, o, bciErrorClass(corrupt), "is corrupt", events, corrupt)
 	default:
 		in.m.completed.Incr(1)
 		in.nCompleted.Add(1)
 		in.checkpoint(ctx, o.Name, bciNewCheckpoint("completed", o.Name, events, nil))
 	}
 	in.resolve()
+}
+
+// recordFailed counts, quarantines and checkpoints an object as failed, so
+// that a restart does not read it again.
+func (in *brazeCurrentsInput) recordFailed(ctx context.Context, o *bciObject, class, what string, events int, cause error) {
+	in.m.failed.Incr(1, class)
+	in.nFailed.Add(1)
+	cp := bciNewCheckpoint("failed", o.Name, events, cause)
+	where := ""
+	if in.quarantine != nil {
+		where = "; described in " + in.conf.quarantinePrefix + o.Name + ".error.json of " + in.conf.quarantineURL
+		if err := in.quarantine.WriteAll(ctx, o.Name+".error.json", cp, nil); err != nil {
+			where = "; writing its quarantine record failed: " + err.Error()
+		}
+	}
+	in.log.Errorf("Braze Currents object %s %s after %d events, recorded as failed (%s)%s: %v", o.Name, what, events, class, where, cause)
+	in.checkpoint(ctx, o.Name, cp)
 }
 
 func bciErrorClass(err error) string {

@@ -489,6 +489,7 @@ braze_currents:
   url: file://%s/currents
   watch: true
   poll_interval: 20ms
+  min_object_age: 300ms
 `, dir)}.build(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -29,6 +29,8 @@ Currents schema version decode, fields added later appear by themselves and int/
 required/nullable changes are tolerated. Codecs `+"`null`, `deflate`, `snappy` and `zstandard`"+`
 are supported; memory is bounded by one Avro block whatever the size of the file.
 
+`+decodeLimitsDescription+`
+
 Each message holds the event's fields as an object (null fields as `+"`null`"+`; absent fields
 are absent) with this metadata:
 
@@ -43,7 +45,7 @@ are absent) with this metadata:
 | `+"`currents_integration_id`"+` | the Currents integration id from the key |
 
 A file that cannot be decoded (not Avro, truncated, bad sync marker, unknown codec, corrupt
-block) is never a clean end: the error names the object, the block and the byte offset, is
+block, past a decode limit) is never a clean end: the error names the object, the block and the byte offset, is
 logged, counted in the metric `+"`currents_decode_errors`"+` and returned, so the input nacks
 the source (an SQS message becomes visible again, for instance). Events of the blocks before
 the damage are still delivered.
@@ -58,6 +60,7 @@ The stock `+"`avro`"+` scanner of Benthos v4.27 yields nothing for these files; 
 				Description("Force the event type of every file, for files whose key has no `event_type=` folder and whose schema name is not Braze's. Empty: derive it.").
 				Default("").
 				Advanced(),
+			decodeLimitsField(),
 		).
 		Example("Read a local export", "Decode every export file under a folder and print the events.", `
 input:
@@ -92,6 +95,7 @@ func init() {
 type brazeCurrentsScannerCreator struct {
 	maxBatch  int
 	eventType string
+	limits    currents.ReaderOptions // the decode limits
 	log       *service.Logger
 	decodeErr *service.MetricCounter
 	events    *service.MetricCounter
@@ -107,6 +111,9 @@ func brazeCurrentsScannerFromParsed(conf *service.ParsedConfig, mgr *service.Res
 		return nil, errors.New("max_batch_size must be at least 1")
 	}
 	if s.eventType, err = conf.FieldString(bcsFieldEventType); err != nil {
+		return nil, err
+	}
+	if s.limits, err = decodeLimitsFromParsed(conf); err != nil {
 		return nil, err
 	}
 	s.decodeErr = mgr.Metrics().NewCounter("currents_decode_errors", "class")
@@ -163,7 +170,9 @@ func (b *brazeCurrentsScanner) NextBatch(ctx context.Context) (service.MessageBa
 }
 
 func (b *brazeCurrentsScanner) open() error {
-	dec, err := currents.NewReader(b.rdr, currents.ReaderOptions{Object: b.object, EventType: b.creator.eventType})
+	opts := b.creator.limits
+	opts.Object, opts.EventType = b.object, b.creator.eventType
+	dec, err := currents.NewReader(b.rdr, opts)
 	if err != nil {
 		return err
 	}

@@ -168,3 +168,69 @@ file:
 		}
 	}
 }
+
+// Hostile files (gen.Hostile) among good ones: each is refused on a decode
+// limit with an error naming it, cheaply, and every good event arrives.
+func TestScannerHostileFilesAreRefusedOnLimits(t *testing.T) {
+	dir := t.TempDir()
+	m := writeTree(t, dir, gen.Config{Events: 200, BlockEvents: 10, Seed: 13})
+	h, err := gen.Hostile(gen.Config{}, gen.DirSink(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, logs := runStream(t, fmt.Sprintf(`
+file:
+  paths: [ %q ]
+  scanner:
+    braze_currents: {}
+`, filepath.Join(dir, "**", "*.avro")))
+	if len(rec.events) != m.Events() {
+		t.Fatalf("received %d events, want the %d good ones; logs:\n%s", len(rec.events), m.Events(), logs)
+	}
+	for _, o := range h.Objects {
+		path := filepath.Join(dir, filepath.FromSlash(o.Key))
+		found := false
+		for _, line := range strings.Split(logs, "\n") {
+			if strings.Contains(line, path) && strings.Contains(line, "decode limit exceeded") {
+				found = true
+				if len(line) > 2048 {
+					t.Errorf("%s: log line of %d bytes", o.Corrupt, len(line))
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no limit error logged for %s; logs:\n%s", o.Corrupt, path, logs)
+		}
+	}
+}
+
+// decode_limits reaches the decoder: files with blocks of 10 events fail on
+// max_block_events: 9 and decode with 10.
+func TestScannerDecodeLimitsConfig(t *testing.T) {
+	dir := t.TempDir()
+	m := writeTree(t, dir, gen.Config{Events: 100, BlockEvents: 10, EventTypes: []string{"users.messages.email.Open"}, Seed: 14})
+	input := func(limit int) string {
+		return fmt.Sprintf(`
+file:
+  paths: [ %q ]
+  scanner:
+    braze_currents:
+      decode_limits:
+        max_block_events: %d
+`, filepath.Join(dir, "**", "*.avro"), limit)
+	}
+	rec, logs := runStream(t, input(9))
+	if len(rec.events) != 0 || !strings.Contains(logs, "max_block_events = 9") {
+		t.Fatalf("max_block_events 9: %d events arrived; logs:\n%s", len(rec.events), logs)
+	}
+	if rec, logs = runStream(t, input(10)); len(rec.events) != m.Events() {
+		t.Fatalf("max_block_events 10: %d of %d events arrived; logs:\n%s", len(rec.events), m.Events(), logs)
+	}
+	conf, err := brazeCurrentsScannerSpec().ParseYAML("decode_limits:\n  max_block_events: 0\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := brazeCurrentsScannerFromParsed(conf, service.MockResources()); err == nil || !strings.Contains(err.Error(), "decode_limits.max_block_events") {
+		t.Fatalf("max_block_events: 0: err = %v, want it refused", err)
+	}
+}

@@ -26,7 +26,7 @@ func bloblMPToMparticleSpec() *bloblang.PluginSpec {
 		Beta().
 		Category("Object & Array Manipulation").
 		Version("0.1.0").
-		Description("Maps a Braze Currents event (an object of its fields, as the `braze_currents` scanner emits it) to the mParticle batch the `currents_to_mparticle` processor would send, as an object; `null` when the event is dropped (no identity, excluded or unknown type). The parameters after `event_type` are the processor's options, with the same names and defaults. An event that cannot be mapped is a mapping error that names the event and the field.").
+		Description("Maps a Braze Currents event (an object of its fields, as the `braze_currents` scanner emits it) to the mParticle batch the `currents_to_mparticle` processor would send, as an object; `null` when the event is dropped (no identity, excluded or unknown type). The parameters after `event_type` are the processor's options, with the same names and defaults but one: `unmappable` defaults to `fail` here, since a mapping has no metric or log to count a drop in. So an event that cannot be mapped (reasons as in the processor: `invalid_time`, `invalid_identity`, `missing_field`...) is a mapping error that names the event, the field and the reason, for `catch` to handle; with `unmappable: \"drop\"` it gives `null`.").
 		Param(bloblang.NewStringParam(bloblMPParamEventType).Description("The Currents event type, e.g. `users.messages.email.Open` (the `currents_event_type` metadata of the scanner)."))
 	spec = bloblMPOptionParams(spec, true).
 		Example("Map an email open as Braze's hosted connector does.",
@@ -39,6 +39,15 @@ func bloblMPToMparticleSpec() *bloblang.PluginSpec {
 			[2]string{bloblMPExampleEvent,
 				`{"environment":"development","events":[{"data":{"custom_attributes":{"is_amp":false,"source_request_id":"0d2f378f-a910-4ca9-b77e-82348f9bbd02"},"custom_event_type":"other","event_name":"Email Opens","source_message_id":"0d2f378f-a910-4ca9-b77e-82348f9bbd02","timestamp_unixtime_ms":1793527200000},"event_type":"custom_event"}],"schema_version":2,"source_request_id":"0d2f378f-a910-4ca9-b77e-82348f9bbd02","user_identities":{"customer_id":"user-123","email":"8c87b489ce35cf2e2f39f80e282cb2e804932a56a213983eeeb428407d43b52d"}}`},
 			[2]string{`{"id":"e3b0c442-98fc-4c14-9afb-f4c8996fb924","user_id":"5f3a9c1e2b7d4a0012345678","time":1793527200,"email_address":"anon@example.com"}`, `null`},
+		).
+		Example("An event that cannot be mapped, here one without a usable time, is an error that `catch` can turn into a dead-letter record; `unmappable: \"drop\"` gives `null` instead.",
+			`root = this.currents_to_mparticle(event_type: "users.canvas.Entry").catch(err -> {"dead_letter": err})`,
+			[2]string{`{"id":"0d2f378f-a910-4ca9-b77e-82348f9bbd02","external_user_id":"user-123","time":0}`,
+				`{"dead_letter":"currents event users.canvas.Entry id \"0d2f378f-a910-4ca9-b77e-82348f9bbd02\": field time: is 0: no time after 1970 in Unix seconds (reason invalid_time)"}`},
+		).
+		Example("",
+			`root = this.currents_to_mparticle(event_type: "users.canvas.Entry", unmappable: "drop")`,
+			[2]string{`{"id":"0d2f378f-a910-4ca9-b77e-82348f9bbd02","external_user_id":"user-123","time":0}`, `null`},
 		)
 	return spec
 }
@@ -104,6 +113,9 @@ func bloblMPOptionParams(spec *bloblang.PluginSpec, all bool) *bloblang.PluginSp
 		anyParam(ctmFieldEventTypes, []any{}, "An array of glob patterns of the types to map; empty maps every type.")
 		anyParam(ctmFieldExcludeEventTypes, []any{}, "An array of glob patterns of the types to drop.")
 		str(ctmFieldUnknownEventTypes, string(mparticle.UnknownGeneric), "`generic`, `drop` or `fail`.")
+		// fail, unlike the processor: a method cannot count or log a drop,
+		// so an error is the only way an unmappable event shows.
+		str(ctmFieldUnmappable, string(mparticle.UnmappableFail), "`fail` (an unmappable event is a mapping error naming the field and the reason) or `drop` (the result is `null`).")
 		anyParam(ctmFieldAttributes, map[string]any{}, "An object with optional `remove` and `hash` arrays of names.")
 	}
 	return spec
@@ -199,6 +211,7 @@ func bloblMPOptions(args *bloblang.ParsedParams, all bool) (mparticle.Options, e
 		{ctmFieldMissingIdentity, &o.MissingIdentity},
 		{ctmFieldDeviceIDMapping, (*string)(&o.DeviceIDMapping)},
 		{ctmFieldUnknownEventTypes, (*string)(&o.UnknownTypes)},
+		{ctmFieldUnmappable, (*string)(&o.Unmappable)},
 	} {
 		if *s.dst, err = args.GetString(s.name); err != nil {
 			return o, err

@@ -102,6 +102,16 @@ func TestBloblangMethods(t *testing.T) {
 			`{"id":"x","external_user_id":"x","time":1}`, `null`, false},
 		{"missing time is an error", `root = this.currents_to_mparticle(event_type: "users.canvas.Entry")`,
 			`{"id":"0d2f378f-a910-4ca9-b77e-82348f9bbd02","external_user_id":"x"}`, `field time: is missing`, true},
+		{"zero time is an error", `root = this.currents_to_mparticle(event_type: "users.canvas.Entry")`,
+			`{"id":"0d2f378f-a910-4ca9-b77e-82348f9bbd02","external_user_id":"x","time":0}`, `(reason invalid_time)`, true},
+		// JSON decoding would already replace the bad byte: the event is built
+		// in the mapping, "Yf9i" being "a\xffb".
+		{"identity not UTF-8 is an error", `root = this.merge({"external_user_id": "Yf9i".decode("base64").string()}).currents_to_mparticle(event_type: "users.canvas.Entry")`,
+			`{"id":"0d2f378f-a910-4ca9-b77e-82348f9bbd02","time":1793527200}`, `field external_user_id: is not valid UTF-8 (byte 1 of 3): it cannot be sent as Braze has it (reason invalid_identity)`, true},
+		{"unmappable drop is null", `root = this.currents_to_mparticle(event_type: "users.canvas.Entry", unmappable: "drop")`,
+			`{"id":"0d2f378f-a910-4ca9-b77e-82348f9bbd02","external_user_id":"x"}`, `null`, false},
+		{"bad unmappable option", `root = this.currents_to_mparticle(event_type: "users.canvas.Entry", unmappable: "skip")`,
+			`{}`, `unmappable: "skip" is not drop or fail`, true},
 		{"fail policy", `root = this.currents_to_mparticle(event_type: "users.canvas.Entry", missing_identity: "fail")`,
 			`{"id":"0d2f378f-a910-4ca9-b77e-82348f9bbd02","time":1}`, `field external_user_id: is missing and missing_identity is fail`, true},
 		{"bad option", `root = this.currents_to_mparticle(event_type: "users.canvas.Entry", identity: "customerid")`,

@@ -41,6 +41,7 @@ const (
 	mpOutputFieldDryRunPath        = "dry_run_path"
 	mpOutputFieldTimeout           = "timeout"
 	mpOutputFieldPaceThreshold     = "pace_threshold"
+	mpOutputFieldSendersPerFeed    = "senders_per_feed"
 )
 
 // mpOutputFeeds are the feed inputs mParticle offers for Braze data.
@@ -60,11 +61,11 @@ const (
 	mpOutputUnknownFeedFail    = "fail"
 )
 
-// Defaults of the batching policy applied when none is configured.
-const (
-	mpOutputDefaultBatchCount  = 100
-	mpOutputDefaultBatchPeriod = "1s"
-)
+// mpOutputDefaultMaxInFlight is how many input transactions the output holds
+// at once by default: enough for the senders of each feed to pack many
+// transactions' events into shared requests, and for a paused feed not to
+// stop the others at once (see "Feeds" in the spec).
+const mpOutputDefaultMaxInFlight = 64
 
 func mpOutputSpec() *service.ConfigSpec {
 	feedFields := make([]*service.ConfigField, 0, len(mpOutputFeeds))
@@ -91,11 +92,15 @@ Each message must be one mParticle batch (the JSON of one user's batch, as writt
 
 ### Packing
 
-Messages of the same feed, endpoint and envelope (every top-level field except `+"`events`"+`
-and `+"`source_request_id`"+`, i.e. the same user) are merged into one batch of at most 100
-events and 128 KB; batches are sent in `+"`/bulkevents`"+` requests of at most 100 batches and
-under 256 KB. mParticle limits throughput in batches per second (about 270 by default), so packing
-raises events per second. Each packed batch gets a deterministic `+"`source_request_id`"+`
+Each write carries one input transaction (an input batch) and is never merged with another by
+Benthos: the output gathers the messages of all the writes in flight (`+"`max_in_flight`"+`) itself.
+Each feed has its own senders (`+"`senders_per_feed`"+`); a sender takes every message pending for
+its feed, from any write, so messages pile up and share requests while earlier requests are under
+way, without a timer. Messages of the same feed, endpoint and envelope (every top-level field except
+`+"`events`"+` and `+"`source_request_id`"+`, i.e. the same user) are merged into one batch of at
+most 100 events and 128 KB; batches are sent in `+"`/bulkevents`"+` requests of at most 100 batches
+and under 256 KB. mParticle limits throughput in batches per second (about 270 by default), so
+packing raises events per second. Each packed batch gets a deterministic `+"`source_request_id`"+`
 (a UUIDv5 of its sorted event `+"`source_message_id`"+`s): mParticle deduplicates a batch that
 is retried or replayed. With `+"`historical`"+`, batches whose events are all older than 30 days
 go to `+"`/bulkevents/historical`"+`.
@@ -107,34 +112,45 @@ go to `+"`/bulkevents/historical`"+`.
 | 202 | delivered; batches listed as failed in the body fail with reason `+"`rejected`"+` |
 | 400 | the request is split in halves until the bad batches stand alone; only they fail (`+"`bad_request`"+`) |
 | 401 | fails the messages (`+"`auth_failed`"+`): a configuration error |
-| 403 | pauses that feed only and retries with backoff for `+"`auth_failure_window`"+` from the first 403 of the outage, then fails the messages (`+"`auth_window_expired`"+`) |
-| 429 | waits `+"`Retry-After`"+` (else backoff) and retries; `+"`X-mp-rate-limit-percentage-used`"+` above `+"`pace_threshold`"+` slows the feed down before 429s happen |
+| 403 | pauses that feed only: its messages fail at once as `+"`feed_paused`"+` (temporary: the input sends them again later) while one request now and then, with backoff, probes the credentials; once `+"`auth_failure_window`"+` has passed since the first 403 of the outage, they fail as `+"`auth_window_expired`"+` |
+| 429 | waits `+"`Retry-After`"+` (at most 5 minutes, whatever the header says; else backoff) and retries; `+"`X-mp-rate-limit-percentage-used`"+` above `+"`pace_threshold`"+` slows the feed down before 429s happen |
 | 5xx, network errors | retries with exponential backoff and jitter, up to `+"`backoff.max_elapsed_time`"+` (0: until shutdown) |
 
 ### Failed messages
 
 Messages that cannot be delivered are reported to Benthos individually, so a
 [`+"`fallback`"+`](/docs/components/outputs/fallback) output routes exactly those to a
-dead-letter output; the error (in `+"`@fallback_error`"+`) starts with
+dead-letter output, each with its own error (in `+"`@fallback_error`"+`), which starts with
 `+"`mparticle <reason>`"+`, where reason is one of `+"`invalid_batch`"+`,
-`+"`unknown_feed`"+`, `+"`too_large`"+`, `+"`bad_request`"+`, `+"`rejected`"+`,
+`+"`upstream_error`"+` (the message arrived flagged with an error by an earlier processor; it
+is not sent), `+"`unknown_feed`"+`, `+"`too_large`"+`, `+"`bad_request`"+`, `+"`rejected`"+`,
 `+"`auth_failed`"+`, `+"`auth_window_expired`"+`, `+"`unexpected_status`"+` (permanent) or
-`+"`retries_exhausted`"+`, `+"`context`"+`, `+"`dry_run_write`"+` (temporary: the retry budget ran
-out, Benthos is shutting down, or the dry-run file could not be written). Without a fallback, Benthos nacks failed messages and the input delivers them
+`+"`feed_paused`"+`, `+"`retries_exhausted`"+`, `+"`context`"+`, `+"`dry_run_write`"+` (temporary: the
+feed's credentials are refused for now, the retry budget ran out, Benthos is shutting down, or the
+dry-run file could not be written). A dead letter should send `+"`feed_paused`"+` messages back
+rather than keep them (see the Dead-lettering example): the `+"`braze_currents`"+` input then reads
+those events, and only those, again later. Without a fallback, Benthos nacks failed messages and the input delivers them
 again. To keep temporary failures out of a dead-letter output, leave
 `+"`backoff.max_elapsed_time`"+` at 0.
 
-Benthos acknowledges each input transaction as a whole. When the output batches messages of
-several transactions together (the default `+"`batching`"+`), a transaction of one message gets
-exactly its own outcome, but a transaction of several messages fails whole if any of its messages
-fails (so delivered messages could reach the dead-letter output too). If your input produces
-batches, turn output batching off (`+"`batching: {count: 0}`"+`) and size batches at the
-input instead: each write then carries one input batch and failures map to messages exactly.
+Benthos's own output `+"`batching`"+` would merge several input transactions into one write and
+then fail a whole transaction when any one of its messages fails, so that delivered messages would
+reach the dead letter under another message's error (and a `+"`count`"+` without a `+"`period`"+`
+would hold the last messages of a one-pass run for ever). The output therefore refuses any
+`+"`batching`"+` but the default (off) and packs across writes itself (see Packing): dead letters
+hold exactly the messages that failed, and replaying them delivers nothing twice.
 
-Write requests of all feeds in a batch go out concurrently, but a Benthos batch is acknowledged as a
-whole: while one feed waits out a 403 outage, batches holding messages of that feed hold their
-`+"`max_in_flight`"+` slot. To isolate feeds completely, route each feed to its own
-`+"`mparticle`"+` output with a `+"`switch`"+` on `+"`@mparticle_feed`"+`.
+### Feeds
+
+Each feed has its own senders, so a feed that is throttled (429) or failing (5xx) holds only its
+own messages: its senders wait and retry, the other feeds' senders go on. A write waits for its own
+messages only. A feed whose credentials are refused (403) holds nothing at all: its messages fail
+at once as `+"`feed_paused`"+` and go back to the input, so writes holding them return at once and
+the other feeds flow at full speed for as long as the outage lasts, whatever `+"`max_in_flight`"+`
+is. The memory held for a paused feed is one request per sender (`+"`senders_per_feed`"+`), the
+probes. The `+"`braze_currents`"+` input keeps reading and re-reads an object later for its
+undelivered events only (nothing is sent twice); the stock inputs with `+"`auto_replay_nacks`"+`
+keep the refused messages in memory and retry them.
 
 ### Dry run
 
@@ -171,15 +187,15 @@ Logs never contain credentials nor batch content.`).
 				Description("Replaces the `environment` of every batch. By default batches keep their own.").
 				Optional(),
 			service.NewBatchPolicyField(mpOutputFieldBatching).
-				Description("How many messages are gathered before a write: more messages per write means more packing and fewer requests. `count: 0` (and nothing else) turns output batching off, so that each write carries the input's own batch; see Failed messages.").
-				Default(map[string]any{
-					"count":      mpOutputDefaultBatchCount,
-					"byte_size":  0,
-					"period":     mpOutputDefaultBatchPeriod,
-					"check":      "",
-					"processors": []any{},
-				}),
-			service.NewOutputMaxInFlightField().Default(4),
+				Description("Must stay off (the default): the output packs the messages of all writes in flight itself, and Benthos's batching would make dead letters inexact (see Failed messages). Any other value is refused.").
+				Advanced(),
+			service.NewOutputMaxInFlightField().
+				Description("How many writes (input batches) the output holds at once. More writes in flight means more messages to pack into shared requests, and more room for the other feeds while one feed is paused; the memory held is about this many input batches.").
+				Default(mpOutputDefaultMaxInFlight),
+			service.NewIntField(mpOutputFieldSendersPerFeed).
+				Description("How many requests of one feed may be under way at once. Each feed has its own senders, so a paused or throttled feed never takes another feed's.").
+				Default(client.DefaultSendersPerFeed).
+				Advanced(),
 			service.NewStringField(mpOutputFieldRateLimit).
 				Description("The name of a [`rate_limit`](/docs/components/rate_limits/about) resource consulted before every request.").
 				Optional().
@@ -222,7 +238,7 @@ Logs never contain credentials nor batch content.`).
 				Default(client.DefaultPaceThreshold).
 				Advanced(),
 		).
-		Example("Dead-lettering", "Sends to the EU1 pod and routes messages mParticle refuses to a file, with the reason.", `
+		Example("Dead-lettering", "Sends to the EU1 pod and writes what mParticle refuses for good to a file, one JSON line per event with its reason. Events of a feed whose credentials are refused for now are sent back to the input instead, to be sent again later.", `
 output:
   fallback:
     - mparticle:
@@ -234,11 +250,21 @@ output:
           ios:
             key: ${MPARTICLE_IOS_KEY}
             secret: ${MPARTICLE_IOS_SECRET}
-    - file:
-        path: ./dead-letter.jsonl
-        codec: lines
-      processors:
-        - mutation: 'meta mparticle_error = @fallback_error'
+    - switch:
+        cases:
+          - check: '@fallback_error.has_prefix("mparticle feed_paused")'
+            output:
+              reject: '${! @fallback_error }'
+          - output:
+              file:
+                path: ./dead-letter.jsonl
+                codec: lines
+              processors:
+                - mapping: |
+                    root.reason = @fallback_error
+                    root.feed = @mparticle_feed
+                    root.event_id = @mparticle_event_id
+                    root.batch = this
 `).
 		Example("Dry run", "Writes the requests it would send to a file.", `
 output:
@@ -262,6 +288,10 @@ func init() {
 			if policy, err = conf.FieldBatchPolicy(mpOutputFieldBatching); err != nil {
 				return
 			}
+			if !mpOutputBatchingOff(policy) {
+				err = fmt.Errorf("%s: Benthos batching would merge input transactions and fail a whole transaction when one of its messages fails, so dead letters could not be exact; remove it (the output packs the messages of all %s writes itself)", mpOutputFieldBatching, "max_in_flight")
+				return
+			}
 			out, err = mpOutputFromParsed(conf, mgr)
 			return
 		})
@@ -270,9 +300,16 @@ func init() {
 	}
 }
 
+// mpOutputBatchingOff reports whether a batch policy leaves each write to one
+// input transaction.
+func mpOutputBatchingOff(p service.BatchPolicy) bool {
+	return p.Count == 0 && p.ByteSize == 0 && p.Period == "" && p.Check == ""
+}
+
 // mpOutputConfig is the parsed configuration of the mparticle output.
 type mpOutputConfig struct {
 	client      client.Config
+	queue       client.QueueConfig
 	feed        *service.InterpolatedString
 	unknownFeed string
 	rateLimit   string
@@ -387,6 +424,12 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 			return nil, fmt.Errorf("%s: %s needs credentials for %s.unbound", mpOutputFieldUnknownFeed, mpOutputUnknownFeedUnbound, mpOutputFieldFeeds)
 		}
 	}
+	if c.queue.SendersPerFeed, err = conf.FieldInt(mpOutputFieldSendersPerFeed); err != nil {
+		return nil, err
+	}
+	if c.queue.SendersPerFeed < 1 {
+		return nil, fmt.Errorf("%s must be at least 1", mpOutputFieldSendersPerFeed)
+	}
 	if c.dryRun, err = conf.FieldBool(mpOutputFieldDryRun); err != nil {
 		return nil, err
 	}
@@ -407,6 +450,7 @@ type mpOutput struct {
 	log     *service.Logger
 	metrics *mpOutputMetrics
 	client  *client.Client
+	queue   *client.Queue
 	dry     *mpOutputDryRunSink // nil unless dry_run
 }
 
@@ -433,6 +477,7 @@ func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*mp
 	if o.client, err = client.New(c.client); err != nil {
 		return nil, err
 	}
+	o.queue = client.NewQueue(o.client, c.queue)
 	return o, nil
 }
 
@@ -461,6 +506,14 @@ func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) e
 		failed++
 	}
 	for i, msg := range batch {
+		if uerr := msg.GetError(); uerr != nil {
+			// Sending it would fail as invalid_batch at best; the dead
+			// letter should get the processor's own reason.
+			o.metrics.EventsFailed("", client.ReasonUpstreamError, 1)
+			reasons[client.ReasonUpstreamError]++
+			fail(i, fmt.Errorf("mparticle %s: message %d: %w", client.ReasonUpstreamError, i, uerr))
+			continue
+		}
 		feed, err := batch.TryInterpolatedString(i, o.conf.feed)
 		if err != nil {
 			o.metrics.EventsFailed("", client.ReasonInvalidBatch, 1)
@@ -479,7 +532,7 @@ func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) e
 		index = append(index, i)
 	}
 
-	for k, err := range o.client.Send(ctx, items) {
+	for k, err := range o.queue.Send(ctx, items) {
 		if err != nil {
 			reasons[client.Reason(err)]++
 			fail(index[k], err)
@@ -529,6 +582,7 @@ func (o *mpOutput) waitForRateLimit(ctx context.Context) error {
 
 // Close logs the dry-run summary and releases the client.
 func (o *mpOutput) Close(ctx context.Context) error {
+	o.queue.Close()
 	o.client.Close()
 	if o.dry == nil {
 		return nil

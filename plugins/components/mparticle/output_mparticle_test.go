@@ -166,6 +166,10 @@ func mpOutputTestRun(t *testing.T, outputYAML, resourcesYAML string, msgs []mpOu
 			go func() {
 				defer wg.Done()
 				acks[i] = produce(ctx, batch[i])
+				for acks[i] != nil && mpOutputTestRetryNacks > 0 && ctx.Err() == nil {
+					time.Sleep(mpOutputTestRetryNacks)
+					acks[i] = produce(ctx, batch[i])
+				}
 			}()
 		}
 		wg.Wait()
@@ -190,6 +194,25 @@ func mpOutputTestNoErrors(t *testing.T, acks []error) {
 			t.Fatalf("transaction %d nacked: %v", i, err)
 		}
 	}
+}
+
+// mpOutputTestRetryNacks, when set, makes mpOutputTestRun send a nacked
+// message again after this pause, as the braze_currents input does.
+var mpOutputTestRetryNacks time.Duration
+
+// mpOutputTestFallbackRetrying wraps an mparticle output config in a
+// fallback whose dead letter refuses feed_paused failures (they go back to
+// the input, to be sent again), as the shipped configs do.
+func mpOutputTestFallbackRetrying(inner string) string {
+	return "fallback:\n  - " + strings.TrimPrefix(mpOutputTestIndent(inner, "    "), "    ") + `
+  - switch:
+      cases:
+        - check: '@fallback_error.has_prefix("mparticle feed_paused")'
+          output:
+            reject: '${! @fallback_error }'
+        - output:
+            CAPTURE
+`
 }
 
 // mpOutputTestFallback wraps an mparticle output config in a fallback to the
@@ -239,7 +262,6 @@ mparticle:
     ios: { key: ios-key, secret: ios-SECRET }
     android: { key: android-key, secret: android-SECRET }
     unbound: { key: unbound-key, secret: unbound-SECRET }
-  batching: { period: 20ms }
   backoff: { initial_interval: 1ms, max_interval: 10ms }
 %s`, url, extra)
 }
@@ -337,7 +359,9 @@ func TestMPOutputForbiddenFeedIsDeadLetteredAfterWindow(t *testing.T) {
 		{"unbound", mpOutputTestBatch("user-2", mpOutputTestID(2)), mpOutputTestID(2)},
 		{"unbound", mpOutputTestBatch("user-3", mpOutputTestID(3)), mpOutputTestID(3)},
 	}
-	conf := mpOutputTestFallback(mpOutputTestConfig(srv.URL, "  auth_failure_window: 300ms"))
+	conf := mpOutputTestFallbackRetrying(mpOutputTestConfig(srv.URL, "  auth_failure_window: 300ms"))
+	mpOutputTestRetryNacks = 20 * time.Millisecond
+	defer func() { mpOutputTestRetryNacks = 0 }()
 	acks, captured, logs := mpOutputTestRun(t, conf, "", msgs, false)
 	mpOutputTestNoErrors(t, acks)
 	if got := mpOutputTestRecorded(t, srv); !slices.Equal(got, []string{"ios " + mpOutputTestID(1)}) {
@@ -515,9 +539,11 @@ func TestMPOutputMetricLabelsStayBounded(t *testing.T) {
 	}
 }
 
-func TestMPOutputInputBatchesWithoutOutputBatching(t *testing.T) {
-	// An input batch of several messages, output batching off: the write
-	// carries the input's batch and only the failed message is dead-lettered.
+func TestMPOutputDeadLettersExactlyUnderTheDefaults(t *testing.T) {
+	// An input batch of several messages with the output's defaults: only
+	// the failed message reaches the dead letter, with its own reason. (With
+	// Benthos's output batching, the whole transaction was dead-lettered
+	// under the bad message's error, delivered messages included.)
 	srv := mpOutputTestEmulator(t, emulator.Faults{})
 	bad := strings.Replace(string(mpOutputTestBatch("user-bad", mpOutputTestID(3))), mpOutputTestID(3), "not-a-uuid", 1)
 	msgs := []mpOutputTestMessage{
@@ -525,8 +551,7 @@ func TestMPOutputInputBatchesWithoutOutputBatching(t *testing.T) {
 		{"ios", []byte(bad), "not-a-uuid"},
 		{"unbound", mpOutputTestBatch("user-2", mpOutputTestID(2)), mpOutputTestID(2)},
 	}
-	conf := strings.Replace(mpOutputTestConfig(srv.URL, ""), "batching: { period: 20ms }", "batching: { count: 0 }", 1)
-	acks, captured, _ := mpOutputTestRun(t, mpOutputTestFallback(conf), "", msgs, true)
+	acks, captured, _ := mpOutputTestRun(t, mpOutputTestFallback(mpOutputTestConfig(srv.URL, "")), "", msgs, true)
 	mpOutputTestNoErrors(t, acks)
 	want := []string{"ios " + mpOutputTestID(1), "unbound " + mpOutputTestID(2)}
 	if got := mpOutputTestRecorded(t, srv); !slices.Equal(got, want) {
@@ -547,11 +572,114 @@ func TestMPOutputDefaultBatching(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Count != 100 || p.Period != "1s" {
-		t.Errorf("default batching %+v, want count 100, period 1s", p)
+	if !mpOutputBatchingOff(p) {
+		t.Errorf("default batching %+v, want off", p)
 	}
-	if n, _ := conf.FieldMaxInFlight(); n != 4 {
-		t.Errorf("default max_in_flight %d, want 4", n)
+	if n, _ := conf.FieldMaxInFlight(); n != mpOutputDefaultMaxInFlight {
+		t.Errorf("default max_in_flight %d, want %d", n, mpOutputDefaultMaxInFlight)
+	}
+}
+
+func TestMPOutputRefusesBenthosBatching(t *testing.T) {
+	// Any batching merges transactions (inexact dead letters), and a count
+	// without a period held a one-pass run's last messages for ever.
+	for _, batching := range []string{"{ count: 100 }", "{ count: 10, period: 1s }", "{ period: 20ms }", "{ byte_size: 1000 }", "{ count: 1 }"} {
+		b := service.NewStreamBuilder()
+		b.SetPrintLogger(&mpOutputTestLogs{})
+		err := b.SetYAML("input:\n  generate:\n    mapping: 'root = {}'\noutput:\n" +
+			mpOutputTestIndent(mpOutputTestConfig("http://127.0.0.1:1/v2", "  batching: "+batching), "  "))
+		if err == nil {
+			var stream *service.Stream
+			if stream, err = b.Build(); err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err = stream.Run(ctx)
+				cancel()
+			}
+		}
+		if err == nil || !strings.Contains(err.Error(), "dead letters could not be exact") {
+			t.Errorf("batching %s: got %v, want a refusal", batching, err)
+		}
+	}
+}
+
+func TestMPOutputFailsErroredMessagesWithTheirReason(t *testing.T) {
+	// A message a processor flagged (e.g. an event that could not be
+	// mapped) is not sent: it goes to the dead letter with its own error.
+	srv := mpOutputTestEmulator(t, emulator.Faults{})
+	out := mpOutputTestFallback(mpOutputTestConfig(srv.URL, `processors:
+  - mapping: |
+      root = this
+      root = if content().string().contains("user-bad") { throw("cannot map event 7: bad time") }
+`))
+	msgs := []mpOutputTestMessage{
+		{"ios", mpOutputTestBatch("user-1", mpOutputTestID(1)), mpOutputTestID(1)},
+		{"ios", mpOutputTestBatch("user-bad", mpOutputTestID(2)), mpOutputTestID(2)},
+	}
+	acks, captured, _ := mpOutputTestRun(t, out, "", msgs, true)
+	mpOutputTestNoErrors(t, acks)
+	if got, want := mpOutputTestRecorded(t, srv), []string{"ios " + mpOutputTestID(1)}; !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+	if len(captured) != 1 || !strings.Contains(captured[0].body, "user-bad") ||
+		!strings.HasPrefix(captured[0].fallbackError, "mparticle upstream_error") ||
+		!strings.Contains(captured[0].fallbackError, "bad time") {
+		t.Errorf("dead-lettered %+v, want the flagged message with its reason", captured)
+	}
+}
+
+func TestMPOutputPausedFeedHoldsNothing(t *testing.T) {
+	// android answers 403 for the whole test; max_in_flight is small and
+	// every transaction holds an android message. The android messages come
+	// back to the input at once (feed_paused, refused by the dead letter),
+	// so the other feeds' messages are all delivered while the outage lasts,
+	// however many transactions there are.
+	srv := mpOutputTestEmulator(t, emulator.Faults{Forbidden: true, ForbiddenFeeds: []string{emulator.FeedAndroid}})
+	conf := mpOutputTestConfig(srv.URL, "  max_in_flight: 2\n  auth_failure_window: 1h")
+	logs := &mpOutputTestLogs{}
+	b := service.NewStreamBuilder()
+	b.SetPrintLogger(logs)
+	produce, err := b.AddBatchProducerFunc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddOutputYAML(strings.ReplaceAll(mpOutputTestFallbackRetrying(conf), "CAPTURE", "drop: {}")); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = stream.Run(context.Background()) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = stream.Stop(ctx)
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var want []string
+	for tx := range 20 {
+		batch := service.MessageBatch{}
+		for k := range 3 {
+			feed := []string{"android", "ios", "unbound"}[k]
+			id := mpOutputTestID(tx*10 + k)
+			m := service.NewMessage(mpOutputTestBatch(fmt.Sprintf("user-%d-%d", tx, k), id))
+			m.MetaSetMut("mparticle_feed", feed)
+			batch = append(batch, m)
+			if feed != "android" {
+				want = append(want, feed+" "+id)
+			}
+		}
+		// The android message comes back (the braze_currents input maps
+		// the batch error to it and reads only it again later).
+		if err := produce(ctx, batch); err == nil || !strings.Contains(err.Error(), "mparticle feed_paused") {
+			t.Fatalf("transaction %d: ack %v, want the android message back as feed_paused", tx, err)
+		}
+	}
+	sort.Strings(want)
+	if got := mpOutputTestRecorded(t, srv); !slices.Equal(got, want) {
+		t.Errorf("delivered %d events, want the %d ios and unbound ones", len(got), len(want))
 	}
 }
 

@@ -30,6 +30,7 @@ const (
 	ctmFieldEventTypes        = "event_types"
 	ctmFieldExcludeEventTypes = "exclude_event_types"
 	ctmFieldUnknownEventTypes = "unknown_event_types"
+	ctmFieldUnmappable        = "unmappable"
 	ctmFieldAttributes        = "attributes"
 	ctmFieldAttributesRemove  = "remove"
 	ctmFieldAttributesHash    = "hash"
@@ -45,9 +46,31 @@ const (
 	ctmMetaEventName  = "mparticle_event_name"
 )
 
-// ctmReasonBadMessage labels failures of messages that are not events at
-// all (no event type metadata, not a JSON object), in the failed metric.
+// ctmReasonBadMessage labels messages that are not events at all (no event
+// type metadata, not a JSON object), in the dropped or failed metric: they
+// are unmappable too, and follow the unmappable option.
 const ctmReasonBadMessage = "bad_message"
+
+// The WARN lines about dropped unmappable events are bounded: a damaged
+// export can hold millions, and each is counted anyway. At most
+// ctmWarnBurst lines per ctmWarnWindow name an event; the next window opens
+// with a line counting the ones left out, and the totals on close count
+// them all. Logged strings are cut to ctmWarnMaxLen bytes.
+const (
+	ctmWarnBurst  = 10
+	ctmWarnWindow = time.Minute
+	ctmWarnMaxLen = 256
+)
+
+// ctmUnmappableReasons lists the reasons of unmappable events for the docs,
+// from the mapping's own list.
+var ctmUnmappableReasons = func() string {
+	var parts []string
+	for _, r := range append(mparticle.UnmappableReasons(), ctmReasonBadMessage) {
+		parts = append(parts, "`"+r+"`")
+	}
+	return strings.Join(parts, ", ")
+}()
 
 // ctmOptionFields are the mapping option fields, shared with the Bloblang
 // method docs so that both describe the options with the same words.
@@ -103,6 +126,21 @@ func ctmOptionFields() []*service.ConfigField {
 		}).
 			Description("What happens to event types outside the catalog of 55 known types (Braze exports about 95, and adds more).").
 			Default(string(mparticle.UnknownGeneric)),
+		service.NewStringAnnotatedEnumField(ctmFieldUnmappable, map[string]string{
+			string(mparticle.UnmappableDrop): fmt.Sprintf("Drop the event, as one damaged event must neither stop nor loop a pipeline: it is counted in `currents_mparticle_events_dropped` with its reason, logged at WARN with its type, id and error (at most %d lines a minute, the rest counted), and included in the totals logged on close.", ctmWarnBurst),
+			string(mparticle.UnmappableFail): "Error the message, with its input content, for a `switch` on `errored()`, `catch`, `fallback` or `reject_errored` to write to a dead letter; counted in `currents_mparticle_events_failed`. Route errored messages away from the `mparticle` output, which fails them.",
+		}).
+			Description("What happens to an event that cannot be mapped because its data is at fault. Reasons: " +
+				"`missing_field` (no `id`, or a purchase without `product_id` or `price`, a session without `session_id`); " +
+				"`wrong_kind` (a field of another Avro type than Braze writes); " +
+				"`invalid_value` (an `id` that is not valid UTF-8, a price that is not a number, a negative session duration); " +
+				"`invalid_time` (`time` missing, 0 or negative, or more than 24 hours after the processor's clock: sent, 0 would leave `timestamp_unixtime_ms` out and mParticle would date the event when it arrives); " +
+				"`invalid_identity` (a value sent as an identity — `external_user_id`, `user_id` under `missing_identity: user_id:...`, `email_address` as the `email` identity, or the `$mobile` phone number — that is not valid UTF-8: it cannot be sent as Braze has it, and with U+FFFD for the bad bytes it would name another user); " +
+				"`too_large` (a batch over mParticle's 128 KB); " +
+				"`bad_message` (a message that is not a Currents event). " +
+				"Other text that is not valid UTF-8 (attribute values, event names, property names) is sent with U+FFFD in place of the bad bytes, as mParticle only takes valid JSON. " +
+				"`missing_identity: fail` and `unknown_event_types: fail` error their events whatever this says.").
+			Default(string(mparticle.UnmappableDrop)),
 		service.NewObjectField(ctmFieldAttributes,
 			service.NewStringListField(ctmFieldAttributesRemove).
 				Description("Names of values never to send.").
@@ -162,19 +200,25 @@ field, else (uninstalls and `+"`app_id_feed_types`"+`) the platform of its app i
 
 ### Dropped and failed events
 
-Dropped events (no identity, excluded or unknown type) are removed from the batch and counted in
-`+"`currents_mparticle_events_dropped`"+` by event type and reason. Events that cannot be mapped
-(a required field missing or of the wrong kind, `+"`missing_identity: fail`"+`...) stay in the batch
-as errored messages with their input content, so `+"`catch`"+`, `+"`fallback`"+` or
-`+"`reject_errored`"+` can route them to a dead letter; they are counted in
-`+"`currents_mparticle_events_failed`"+` by event type and reason.
+Dropped events are removed from the batch and counted in
+`+"`currents_mparticle_events_dropped`"+` by event type and reason: no identity (as Braze's
+connector drops them), excluded or unknown type, and, by default, events that cannot be mapped
+(a required field missing or of the wrong kind, no usable time, an identity that is not valid
+UTF-8...; see `+"`unmappable`"+`), which are also logged at WARN with their type, id and error.
+Nothing is dropped without a count and a reason; the totals are logged when the processor closes.
+
+With `+"`unmappable: fail`"+` (and for `+"`missing_identity: fail`"+`, `+"`unknown_event_types: fail`"+`)
+such events stay in the batch as errored messages with their input content, so a `+"`switch`"+`
+on `+"`errored()`"+`, `+"`catch`"+`, `+"`fallback`"+` or `+"`reject_errored`"+` can route them to a
+dead letter; they are counted in `+"`currents_mparticle_events_failed`"+` by event type and reason.
+Route them before the `+"`mparticle`"+` output: it does not send errored messages, it fails them.
 
 ### Metrics
 
 - `+"`currents_mparticle_events_mapped`"+` (labels `+"`event_type`"+`, `+"`feed`"+`)
 - `+"`currents_mparticle_events_historical`"+` (label `+"`event_type`"+`)
-- `+"`currents_mparticle_events_dropped`"+` (labels `+"`event_type`"+`, `+"`reason`"+`: `+"`no_identity`"+`, `+"`excluded`"+`, `+"`unknown_type`"+`)
-- `+"`currents_mparticle_events_failed`"+` (labels `+"`event_type`"+`, `+"`reason`"+`: `+"`missing_field`"+`, `+"`wrong_kind`"+`, `+"`invalid_value`"+`, `+"`no_identity`"+`, `+"`unknown_type`"+`, `+"`too_large`"+`, `+"`bad_message`"+`)
+- `+"`currents_mparticle_events_dropped`"+` (labels `+"`event_type`"+`, `+"`reason`"+`: `+"`no_identity`"+`, `+"`excluded`"+`, `+"`unknown_type`"+`, and with `+"`unmappable: drop`"+` the reasons of unmappable events: `+ctmUnmappableReasons+`)
+- `+"`currents_mparticle_events_failed`"+` (labels `+"`event_type`"+`, `+"`reason`"+`: with `+"`unmappable: fail`"+` the reasons of unmappable events, and `+"`no_identity`"+`, `+"`unknown_type`"+` under their fail options)
 - `+"`currents_mparticle_attributes_truncated`"+` (label `+"`part`"+`: `+"`name`"+` or `+"`value`"+`)
 - `+"`currents_mparticle_attributes_trimmed`"+`: custom attributes left out beyond 100
 - `+"`currents_mparticle_non_uuid_ids`"+` (label `+"`kind`"+`: `+"`device`"+` for device and advertising ids left out of `+"`device_info`"+`, `+"`event`"+` for event ids replaced by a derived UUID)`).
@@ -200,7 +244,7 @@ output:
       android: { key: "${MP_ANDROID_KEY}", secret: "${MP_ANDROID_SECRET}" }
       unbound: { key: "${MP_UNBOUND_KEY}", secret: "${MP_UNBOUND_SECRET}" }
 `).
-		Example("Anonymous users and a dead letter", "Send Braze's user_id as the `other` identity when there is no external id, hash email addresses, and keep events that cannot be mapped in a file.", `
+		Example("Anonymous users and a dead letter", "Send Braze's user_id as the `other` identity when there is no external id, hash email addresses, and write each event that cannot be mapped, with the reason, to a dead-letter file per event type instead of dropping it.", `
 pipeline:
   processors:
     - currents_to_mparticle:
@@ -208,10 +252,8 @@ pipeline:
         attributes:
           hash: [ email_address ]
         exclude_event_types: [ users.messages.webhook.* ]
-    - catch:
-        - log:
-            level: WARN
-            message: 'unmappable Currents event: ${! error() }'
+        # Error unmappable events rather than drop them; the switch below routes them.
+        unmappable: fail
 output:
   switch:
     cases:
@@ -219,6 +261,13 @@ output:
         output:
           file:
             path: ./dead-letter/${! @currents_event_type }.jsonl
+            codec: lines
+          processors:
+            - mapping: |
+                root.reason = error()
+                root.event_id = @currents_id
+                root.object = @currents_object
+                root.event = this
       - output:
           mparticle:
             pod: eu1
@@ -276,6 +325,10 @@ func ctmOptionsFromParsed(conf *service.ParsedConfig) (mparticle.Options, error)
 	if err != nil {
 		return o, err
 	}
+	unmappable, err := str(ctmFieldUnmappable)
+	if err != nil {
+		return o, err
+	}
 	if o.Attributes.Remove, err = conf.FieldStringList(ctmFieldAttributes, ctmFieldAttributesRemove); err != nil {
 		return o, err
 	}
@@ -287,6 +340,7 @@ func ctmOptionsFromParsed(conf *service.ParsedConfig) (mparticle.Options, error)
 	o.PlatformFeeds = ctmPlatformFeeds(feeds)
 	o.DeviceIDMapping = mparticle.DeviceIDMapping(deviceIDs)
 	o.UnknownTypes = mparticle.UnknownTypes(unknown)
+	o.Unmappable = mparticle.Unmappable(unmappable)
 	return o, nil
 }
 
@@ -303,6 +357,9 @@ func ctmPlatformFeeds(m map[string]string) map[string]mparticle.Feed {
 type ctmProc struct {
 	mapper *mparticle.Mapper
 	log    *service.Logger
+	// failUnmappable errors what cannot be mapped (unmappable: fail);
+	// else it is dropped, counted and logged.
+	failUnmappable bool
 	// now is the clock of the historical decision, read once per message
 	// batch rather than once per event (Unix nanoseconds).
 	now atomic.Int64
@@ -322,12 +379,32 @@ type ctmProc struct {
 	// Benthos shares one processor between its pipeline threads and closes
 	// it once per thread: the summary is logged on the first Close.
 	summaryOnce sync.Once
+
+	// warn bounds the WARN lines of dropped unmappable events (see ctmWarnBurst).
+	warnMu sync.Mutex
+	warn   ctmWarnState
+}
+
+// ctmWarnState is the current window of WARN lines about unmappable events.
+type ctmWarnState struct {
+	start      time.Time
+	logged     int // lines in this window
+	suppressed int // events left out in this window
+	// total counts every event left out, for the totals on close.
+	total int
 }
 
 // ctmTally counts one batch's outcomes, merged into the run's totals.
 type ctmTally struct {
 	mapped, failed int
 	dropped        map[string]int // by reason
+}
+
+func (t *ctmTally) drop(reason string) {
+	if t.dropped == nil {
+		t.dropped = map[string]int{}
+	}
+	t.dropped[reason]++
 }
 
 func (t *ctmTally) add(o ctmTally) {
@@ -357,6 +434,7 @@ func ctmProcFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*ctm
 		trimmed:    m.NewCounter("currents_mparticle_attributes_trimmed"),
 		nonUUID:    m.NewCounter("currents_mparticle_non_uuid_ids", "kind"),
 	}
+	p.failUnmappable = opts.Unmappable == mparticle.UnmappableFail
 	opts.Now = func() time.Time { return time.Unix(0, p.now.Load()) }
 	if p.mapper, err = mparticle.New(opts); err != nil {
 		return nil, err
@@ -384,6 +462,12 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 	for _, msg := range batch {
 		ev, err := ctmEvent(msg)
 		if err != nil {
+			if !p.failUnmappable {
+				tally.drop(ctmReasonBadMessage)
+				p.dropped.Incr(1, ctmLabel(ev.Type), ctmReasonBadMessage)
+				p.warnDropped(ctmReasonBadMessage, ev.Type, "", err.Error())
+				continue
+			}
 			tally.failed++
 			p.failed.Incr(1, ctmLabel(ev.Type), ctmReasonBadMessage)
 			out = append(out, p.errored(msg, err))
@@ -404,11 +488,15 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 			continue
 		}
 		if res.Dropped != "" {
-			if tally.dropped == nil {
-				tally.dropped = map[string]int{}
-			}
-			tally.dropped[string(res.Dropped)]++
+			tally.drop(string(res.Dropped))
 			p.dropped.Incr(1, ctmLabel(ev.Type), string(res.Dropped))
+			if u := res.Unmapped; u != nil {
+				detail := u.Detail
+				if u.Field != "" {
+					detail = "field " + u.Field + ": " + detail
+				}
+				p.warnDropped(u.Reason, u.EventType, u.EventID, detail)
+			}
 			continue
 		}
 		tally.mapped++
@@ -501,6 +589,49 @@ func (p *ctmProc) errored(msg *service.Message, err error) *service.Message {
 	return failed
 }
 
+// warnDropped logs a dropped unmappable event at WARN: its reason, type, id
+// and what is wrong, each cut to ctmWarnMaxLen bytes. The type and id come
+// from the data and may be anything, so they are quoted; the detail is
+// made valid UTF-8 (a bad message's error quotes its metadata). Past
+// ctmWarnBurst lines in a window it only counts the event.
+func (p *ctmProc) warnDropped(reason, eventType, id, detail string) {
+	now := time.Now()
+	p.warnMu.Lock()
+	w := &p.warn
+	left := 0
+	if now.Sub(w.start) >= ctmWarnWindow {
+		left = w.suppressed
+		w.start, w.logged, w.suppressed = now, 0, 0
+	}
+	log := w.logged < ctmWarnBurst
+	if log {
+		w.logged++
+	} else {
+		w.suppressed++
+		w.total++
+	}
+	p.warnMu.Unlock()
+	if left > 0 {
+		p.log.Warnf("currents_to_mparticle: %d more unmappable events were dropped in the last %v without a line each (counted in currents_mparticle_events_dropped)", left, ctmWarnWindow)
+	}
+	if log {
+		p.log.Warnf("currents_to_mparticle: dropped an unmappable Currents event (unmappable: drop): reason=%s event_type=%q id=%q: %s",
+			reason, ctmCut(eventType), ctmCut(id), ctmCut(strings.ToValidUTF8(detail, "\uFFFD")))
+	}
+}
+
+// ctmCut cuts s to ctmWarnMaxLen bytes on a UTF-8 boundary, marking the cut.
+func ctmCut(s string) string {
+	if len(s) <= ctmWarnMaxLen {
+		return s
+	}
+	cut := ctmWarnMaxLen
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
 func (p *ctmProc) count(eventType string, res *mparticle.Result) {
 	p.mapped.Incr(1, eventType, string(res.Feed))
 	if res.Historical {
@@ -547,6 +678,12 @@ func (p *ctmProc) logSummary() {
 	why := ""
 	if total > 0 {
 		why = " (" + strings.Join(reasons, ", ") + ")"
+	}
+	p.warnMu.Lock()
+	quiet := p.warn.total
+	p.warnMu.Unlock()
+	if quiet > 0 {
+		why += fmt.Sprintf(" (%d unmappable without a WARN line of their own)", quiet)
 	}
 	p.log.Infof("currents_to_mparticle: %d events mapped, %d dropped%s, %d failed (routed as errors)", t.mapped, total, why, t.failed)
 }

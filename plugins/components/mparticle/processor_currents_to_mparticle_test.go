@@ -3,6 +3,7 @@ package mparticle
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/validate"
 )
 
@@ -80,6 +82,7 @@ app_platforms:
   app-ios: ios
 missing_identity: drop
 exclude_event_types: [ users.messages.webhook.* ]
+unmappable: fail
 `)
 	old := time.Now().Add(-40 * 24 * time.Hour).Unix()
 	in := service.MessageBatch{
@@ -247,7 +250,7 @@ func TestProcessorConfigErrors(t *testing.T) {
 	}
 	// Enumerated fields are linted by Benthos; parsing alone lets any
 	// string through, so the constructor must refuse them too.
-	for _, yaml := range []string{`environment: staging`, `identity: customerid`, `device_id_mapping: idfa`, `unknown_event_types: ignore`} {
+	for _, yaml := range []string{`environment: staging`, `identity: customerid`, `device_id_mapping: idfa`, `unknown_event_types: ignore`, `unmappable: skip`} {
 		conf, err := ctmProcSpec().ParseYAML(yaml, nil)
 		if err != nil {
 			continue
@@ -361,19 +364,69 @@ func TestProcessorTally(t *testing.T) {
 	batch := service.MessageBatch{
 		ctmTestEvent("users.messages.email.Open", map[string]any{"email_address": "a@example.com"}),
 		ctmTestEvent("users.messages.email.Open", map[string]any{"external_user_id": nil}),
-		ctmTestEvent("", nil),
+		ctmTestEvent("", nil), // not an event: dropped by default
+		ctmTestEvent("users.canvas.Entry", map[string]any{"time": 0}), // unmappable: dropped by default
+		ctmTestEvent("users.canvas.Entry", map[string]any{"external_user_id": nil}),
 	}
 	for i := 0; i < 2; i++ {
 		if _, err := p.ProcessBatch(context.Background(), batch); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if p.tally.mapped != 2 || p.tally.failed != 2 || p.tally.dropped["no_identity"] != 2 || len(p.tally.dropped) != 1 {
-		t.Fatalf("tally = %+v", p.tally)
+	want := map[string]int{"no_identity": 4, "bad_message": 2, "invalid_time": 2}
+	if p.tally.mapped != 2 || p.tally.failed != 0 || !maps.Equal(p.tally.dropped, want) {
+		t.Fatalf("tally = %+v, want 2 mapped, 0 failed, dropped %v", p.tally, want)
+	}
+	f := ctmTestProc(t, `unmappable: fail`)
+	if _, err := f.ProcessBatch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if f.tally.mapped != 1 || f.tally.failed != 2 || !maps.Equal(f.tally.dropped, map[string]int{"no_identity": 2}) {
+		t.Fatalf("unmappable: fail: tally = %+v", f.tally)
 	}
 	for i := 0; i < 2; i++ { // once per pipeline thread
 		if err := p.Close(context.Background()); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// Every reason an unmappable event can have is explained in the unmappable
+// option's description, and listed in the metrics section.
+func TestProcessorDocumentsUnmappableReasons(t *testing.T) {
+	var spec struct {
+		Description string `json:"description"`
+		Config      struct {
+			Children []struct {
+				Name        string `json:"name"`
+				Description string `json:"description"`
+			} `json:"children"`
+		} `json:"config"`
+	}
+	service.GlobalEnvironment().WalkProcessors(func(name string, view *service.ConfigView) {
+		if name != "currents_to_mparticle" {
+			return
+		}
+		raw, err := view.FormatJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &spec); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var desc string
+	for _, c := range spec.Config.Children {
+		if c.Name == "unmappable" {
+			desc = c.Description
+		}
+	}
+	if desc == "" {
+		t.Fatal("no unmappable option")
+	}
+	for _, r := range append(mparticle.UnmappableReasons(), ctmReasonBadMessage) {
+		if !strings.Contains(desc, "`"+r+"`") || !strings.Contains(spec.Description, "`"+r+"`") {
+			t.Errorf("reason %s is not in the unmappable option's description or the metrics section", r)
 		}
 	}
 }

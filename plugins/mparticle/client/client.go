@@ -61,6 +61,10 @@ const (
 	DefaultHistoricalAge     = 30 * 24 * time.Hour
 	DefaultPaceThreshold     = 80.0
 	DefaultPaceMaxDelay      = time.Second
+	// MaxRetryAfter caps the wait a 429's Retry-After header asks for:
+	// mParticle asks for seconds, a larger value is a fault, and the feed
+	// must not stop for good on it.
+	MaxRetryAfter = 5 * time.Minute
 )
 
 // historicalMinAge is the age under which /bulkevents/historical refuses an
@@ -337,6 +341,16 @@ func (c *Client) DryRunSummary() map[string]DryRunCounts {
 // feed's requests go out in their own goroutine so that a throttled or
 // failing feed does not hold the others back within the call.
 func (c *Client) Send(ctx context.Context, items []Item) []error {
+	return c.send(ctx, items, holdForbidden)
+}
+
+// What a request does when its feed answers 403 within the window.
+const (
+	holdForbidden      = true  // retry until the window ends (Client.Send)
+	releaseOnForbidden = false // fail the items as ReasonFeedPaused (Queue)
+)
+
+func (c *Client) send(ctx context.Context, items []Item, hold bool) []error {
 	errs := make([]error, len(items))
 	if len(items) == 0 {
 		return errs
@@ -349,7 +363,7 @@ func (c *Client) Send(ctx context.Context, items []Item) []error {
 	plans := p.pack(c, items, errs)
 
 	if len(plans) == 1 {
-		c.deliverFeed(ctx, plans[0], errs)
+		c.deliverFeed(ctx, plans[0], errs, hold)
 		return errs
 	}
 	var wg sync.WaitGroup
@@ -357,7 +371,7 @@ func (c *Client) Send(ctx context.Context, items []Item) []error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.deliverFeed(ctx, plan, errs)
+			c.deliverFeed(ctx, plan, errs, hold)
 		}()
 	}
 	wg.Wait()

@@ -695,6 +695,11 @@ func TestParseRetryAfter(t *testing.T) {
 		{"", 0, false},
 		{"-1", 0, false},
 		{"soon", 0, false},
+		// A hostile or broken header must not park a feed for ever.
+		{"1e30", MaxRetryAfter, true},
+		{"86400", MaxRetryAfter, true},
+		{"NaN", 0, false},
+		{"Fri, 01 Jan 2100 00:00:00 GMT", MaxRetryAfter, true},
 	}
 	for _, tt := range tests {
 		got, ok := parseRetryAfter(tt.in, now)
@@ -737,5 +742,27 @@ func TestDeliveryErrorText(t *testing.T) {
 	long := clipMessage(strings.Repeat("é", 400) + "\nnext")
 	if len(long) > maxMessageLen+len("…") || strings.Contains(long, "\n") {
 		t.Errorf("clipMessage kept %d bytes or a newline", len(long))
+	}
+}
+
+func TestIsTemporary(t *testing.T) {
+	paused := &DeliveryError{Reason: ReasonFeedPaused, Feed: "android", Status: 403}
+	rejected := &DeliveryError{Reason: ReasonRejected, Feed: "ios"}
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{paused, true},
+		{fmt.Errorf("write: %w", paused), true},
+		{errors.New(paused.Error()), true}, // only the text survived a reject output
+		{rejected, false},
+		{errors.New(rejected.Error()), false},
+		{errors.New("mparticle feed_pausedness is not a reason"), false},
+		{errors.New("connection refused"), false},
+	} {
+		if got := IsTemporary(tt.err); got != tt.want {
+			t.Errorf("IsTemporary(%v) = %v, want %v", tt.err, got, tt.want)
+		}
 	}
 }

@@ -19,11 +19,28 @@ const (
 	maxDrainBytes    = 1 << 20
 )
 
-// deliverFeed sends one feed's requests in order.
-func (c *Client) deliverFeed(ctx context.Context, plan *feedPlan, errs []error) {
+// deliverFeed sends one feed's requests in order. With hold false, a feed
+// in a 403 outage whose next attempt is not due fails its items at once as
+// ReasonFeedPaused rather than waiting.
+func (c *Client) deliverFeed(ctx context.Context, plan *feedPlan, errs []error, hold bool) {
 	for _, r := range plan.requests {
-		c.deliver(ctx, plan.feed, r, errs)
+		if !hold {
+			if since, paused := plan.feed.pausedSince(time.Now()); paused {
+				c.fail(plan.feed, r, r.batches, errs, feedPaused(since, ""))
+				continue
+			}
+		}
+		c.deliver(ctx, plan.feed, r, errs, hold)
 	}
+}
+
+// feedPaused is the error of items released during a 403 outage.
+func feedPaused(since time.Time, serverMessage string) *DeliveryError {
+	msg := "credentials refused since " + since.UTC().Format(time.RFC3339) + "; send again later"
+	if serverMessage != "" {
+		msg += ": " + serverMessage
+	}
+	return &DeliveryError{Reason: ReasonFeedPaused, Status: http.StatusForbidden, Message: msg}
 }
 
 // deliver sends one bulk request until it is settled, and records the outcome
@@ -43,7 +60,7 @@ func (c *Client) deliverFeed(ctx context.Context, plan *feedPlan, errs []error) 
 //
 // Retries of 429, 5xx and network errors stop after MaxElapsedTime (if set);
 // every wait ends with ctx.
-func (c *Client) deliver(ctx context.Context, fs *feedState, r *request, errs []error) {
+func (c *Client) deliver(ctx context.Context, fs *feedState, r *request, errs []error, hold bool) {
 	if c.dry != nil {
 		if err := c.dry.write(c.urlOf(r), fs.name, r); err != nil {
 			c.fail(fs, r, r.batches, errs, &DeliveryError{Reason: ReasonDryRunWrite, Message: "cannot write the dry-run request", Err: err})
@@ -124,8 +141,8 @@ func (c *Client) deliver(ctx context.Context, fs *feedState, r *request, errs []
 				// should reach the dead-letter path.
 				a, b := r.split()
 				c.log.Debugf("mparticle feed %s: HTTP %d on %d batches, splitting", fs.name, s, len(r.batches))
-				c.deliver(ctx, fs, a, errs)
-				c.deliver(ctx, fs, b, errs)
+				c.deliver(ctx, fs, a, errs, hold)
+				c.deliver(ctx, fs, b, errs, hold)
 				return
 			}
 			reason := ReasonBadRequest
@@ -161,6 +178,13 @@ func (c *Client) deliver(ctx context.Context, fs *feedState, r *request, errs []
 			d := min(bo.next(), left)
 			last = &DeliveryError{Status: s, Message: errorMessage(resp.body)}
 			c.metrics.Retry(fs.name, "forbidden")
+			if !hold {
+				// Probe again after a backoff that grows over the outage;
+				// until then the feed's items are released, not held.
+				fs.holdUntil(now.Add(min(c.authBackoff(fs), left)))
+				c.fail(fs, r, r.batches, errs, feedPaused(since, last.Message))
+				return
+			}
 			fs.holdUntil(now.Add(d))
 
 		case s == http.StatusTooManyRequests:
@@ -189,6 +213,19 @@ func (c *Client) deliver(ctx context.Context, fs *feedState, r *request, errs []
 			return
 		}
 	}
+}
+
+// authBackoff is the wait before the next probe of a feed in a 403 outage:
+// exponential in the outage's 403s, from InitialInterval to MaxInterval.
+func (c *Client) authBackoff(fs *feedState) time.Duration {
+	fs.mu.Lock()
+	n := fs.authTries
+	fs.mu.Unlock()
+	d := c.cfg.InitialInterval
+	for i := 1; i < n && d < c.cfg.MaxInterval; i++ {
+		d *= 2
+	}
+	return min(d, c.cfg.MaxInterval)
 }
 
 // urlOf returns the endpoint of a request.
@@ -320,20 +357,25 @@ func (c *Client) post(ctx context.Context, fs *feedState, url string, body []byt
 	return out, nil
 }
 
-// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date,
+// capped at MaxRetryAfter so that a wrong or hostile header cannot park a
+// feed for ever (1e30 seconds would also overflow a Duration).
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 {
+		if secs < 0 || secs != secs { // negative or NaN
 			return 0, false
+		}
+		if secs >= MaxRetryAfter.Seconds() {
+			return MaxRetryAfter, true
 		}
 		return time.Duration(secs * float64(time.Second)), true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), MaxRetryAfter), true
 	}
 	return 0, false
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -12,6 +13,10 @@ const (
 	// ReasonInvalidBatch: the item is not a JSON object with a non-empty
 	// events array (or repeats a top-level key). Never sent.
 	ReasonInvalidBatch = "invalid_batch"
+	// ReasonUpstreamError: the message reached the output flagged with an
+	// error by an earlier processor (e.g. an event that could not be
+	// mapped). Never sent; the error names the processor's reason.
+	ReasonUpstreamError = "upstream_error"
 	// ReasonUnknownFeed: no credentials are configured for the item's feed.
 	ReasonUnknownFeed = "unknown_feed"
 	// ReasonTooLarge: the item alone breaks the batch limits (events or
@@ -29,6 +34,12 @@ const (
 	// ReasonAuthWindowExpired: the feed kept answering 403 for longer than
 	// the configured authentication failure window.
 	ReasonAuthWindowExpired = "auth_window_expired"
+	// ReasonFeedPaused: the feed's credentials are being refused (403)
+	// and the item was not held to wait for them (a Queue never holds
+	// them): send it again later. Temporary, until AuthFailureWindow has
+	// passed since the outage began; then items fail as
+	// ReasonAuthWindowExpired.
+	ReasonFeedPaused = "feed_paused"
 	// ReasonUnexpectedStatus: an HTTP status the Events API does not
 	// document (404, 405, ...); retrying the same bytes cannot help.
 	ReasonUnexpectedStatus = "unexpected_status"
@@ -97,9 +108,32 @@ func (e *DeliveryError) Unwrap() error { return e.Err }
 // without anyone changing anything: the context ended or retries ran out.
 // Every other reason needs a fix to the data or the configuration.
 func (e *DeliveryError) Temporary() bool {
-	switch e.Reason {
-	case ReasonContext, ReasonRetriesExhausted, ReasonDryRunWrite:
-		return true
+	return slices.Contains(temporaryReasons, e.Reason)
+}
+
+// temporaryReasons are the reasons whose items may be delivered later as
+// they are.
+var temporaryReasons = []string{ReasonContext, ReasonRetriesExhausted, ReasonDryRunWrite, ReasonFeedPaused}
+
+// IsTemporary reports whether err says that an item may be delivered later
+// without anyone fixing anything. It reads a *DeliveryError in err's chain,
+// or else err's text: past a Benthos broker that keeps only the text (a
+// `reject` output fed with @fallback_error), an error that names a temporary
+// reason the way DeliveryError.Error does still counts. An input uses it to
+// tell "read this again later" from "this will never pass".
+func IsTemporary(err error) bool {
+	if err == nil {
+		return false
+	}
+	var de *DeliveryError
+	if errors.As(err, &de) {
+		return de.Temporary()
+	}
+	msg := err.Error()
+	for _, r := range temporaryReasons {
+		if strings.Contains(msg, "mparticle "+r+" (") {
+			return true
+		}
 	}
 	return false
 }

@@ -17,6 +17,15 @@ type feedState struct {
 	mu        sync.Mutex
 	notBefore time.Time // no request of this feed starts before this
 	authSince time.Time // first 403 of the current outage; zero when none
+	authTries int       // 403s in the current outage, for its backoff
+}
+
+// pausedSince reports whether the feed is in a 403 outage and its next
+// probe is not due yet at now, and when the outage began.
+func (f *feedState) pausedSince(now time.Time) (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.authSince, !f.authSince.IsZero() && now.Before(f.notBefore)
 }
 
 // holdUntil delays every request of the feed until at least t.
@@ -50,7 +59,9 @@ func (f *feedState) forbidden(now time.Time) time.Time {
 	defer f.mu.Unlock()
 	if f.authSince.IsZero() {
 		f.authSince = now
+		f.authTries = 0
 	}
+	f.authTries++
 	return f.authSince
 }
 
@@ -58,6 +69,7 @@ func (f *feedState) forbidden(now time.Time) time.Time {
 func (f *feedState) authorized() {
 	f.mu.Lock()
 	f.authSince = time.Time{}
+	f.authTries = 0
 	f.mu.Unlock()
 }
 

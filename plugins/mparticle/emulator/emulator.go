@@ -396,7 +396,7 @@ func (e *Emulator) accept(x *exchange, key string, batches []json.RawMessage, he
 			}
 			seen[id] = struct{}{}
 		}
-		e.records = append(e.records, Record{Feed: x.feed, Endpoint: x.endpoint, Batch: raw})
+		e.records = append(e.records, Record{Feed: x.feed, Endpoint: x.endpoint, Batch: raw, Received: e.now()})
 		x.recorded++
 		x.events += len(h.Events)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"time"
 )
 
 // Record is one accepted batch, as it arrived.
@@ -14,6 +15,8 @@ type Record struct {
 	Endpoint string `json:"endpoint"`
 	// Batch is the batch's JSON, byte for byte as received.
 	Batch json.RawMessage `json:"batch"`
+	// Received is when the batch was recorded, on the emulator's clock.
+	Received time.Time `json:"received"`
 }
 
 // Counts are the counters kept per emulator and per feed.
