@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,7 +38,8 @@ const (
 	mpOutputFieldMaxElapsedTime    = "max_elapsed_time"
 	mpOutputFieldAuthFailureWindow = "auth_failure_window"
 	mpOutputFieldHistorical        = "historical"
-	mpOutputFieldUnknownFeed       = "unknown_feed"
+	mpOutputFieldFallbackFeed      = "fallback_feed"
+	mpOutputFieldFeedsAll          = "all"
 	mpOutputFieldDryRun            = "dry_run"
 	mpOutputFieldDryRunPath        = "dry_run_path"
 	mpOutputFieldTimeout           = "timeout"
@@ -55,30 +58,37 @@ var mpOutputPods = map[string]string{
 	"au1": "https://s2s.au1.mparticle.com/v2",
 }
 
-// Unknown-feed policies.
-const (
-	mpOutputUnknownFeedUnbound = "unbound"
-	mpOutputUnknownFeedFail    = "fail"
-)
-
 // mpOutputDefaultMaxInFlight is how many input transactions the output holds
 // at once by default: enough for the senders of each feed to pack many
 // transactions' events into shared requests, and for a paused feed not to
 // stop the others at once (see "Feeds" in the spec).
 const mpOutputDefaultMaxInFlight = 64
 
-func mpOutputSpec() *service.ConfigSpec {
-	feedFields := make([]*service.ConfigField, 0, len(mpOutputFeeds))
-	for _, feed := range mpOutputFeeds {
-		feedFields = append(feedFields, service.NewObjectField(feed,
-			service.NewStringField(mpOutputFieldFeedKey).
-				Description("The server-to-server key of the feed input.").
-				Secret(),
-			service.NewStringField(mpOutputFieldFeedSecret).
-				Description("The server-to-server secret of the feed input.").
-				Secret(),
-		).Description(fmt.Sprintf("Credentials of the %s feed input.", feed)).Optional())
+// mpOutputCredentialFields are the key and secret of one feed, or of all.
+// Both empty leaves the feed unconfigured, so that a config can name every
+// feed with optional environment variables (${MPARTICLE_IOS_KEY:}).
+func mpOutputCredentialFields() []*service.ConfigField {
+	return []*service.ConfigField{
+		service.NewStringField(mpOutputFieldFeedKey).
+			Description("The server-to-server key of the feed input. Empty together with `secret`: not configured.").
+			Default("").
+			Secret(),
+		service.NewStringField(mpOutputFieldFeedSecret).
+			Description("The server-to-server secret of the feed input. Empty together with `key`: not configured.").
+			Default("").
+			Secret(),
 	}
+}
+
+func mpOutputSpec() *service.ConfigSpec {
+	feedFields := make([]*service.ConfigField, 0, len(mpOutputFeeds)+1)
+	for _, feed := range mpOutputFeeds {
+		feedFields = append(feedFields, service.NewObjectField(feed, mpOutputCredentialFields()...).
+			Description(fmt.Sprintf("Credentials of the %s feed input.", feed)).Optional())
+	}
+	feedFields = append(feedFields, service.NewObjectField(mpOutputFieldFeedsAll, mpOutputCredentialFields()...).
+		Description("One credential pair for every feed without credentials of its own: events keep their feed (`act as platform` on one feed input in mParticle), all signed with this key.").
+		Optional())
 
 	return service.NewConfigSpec().
 		Beta().
@@ -123,7 +133,7 @@ Messages that cannot be delivered are reported to Benthos individually, so a
 dead-letter output, each with its own error (in `+"`@fallback_error`"+`), which starts with
 `+"`mparticle <reason>`"+`, where reason is one of `+"`invalid_batch`"+`,
 `+"`upstream_error`"+` (the message arrived flagged with an error by an earlier processor; it
-is not sent), `+"`unknown_feed`"+`, `+"`too_large`"+`, `+"`bad_request`"+`, `+"`rejected`"+`,
+is not sent), `+"`feed_not_configured`"+` (its feed has no credentials and no `+"`fallback_feed`"+` is set), `+"`too_large`"+`, `+"`bad_request`"+`, `+"`rejected`"+`,
 `+"`auth_failed`"+`, `+"`auth_window_expired`"+`, `+"`unexpected_status`"+` (permanent) or
 `+"`feed_paused`"+`, `+"`retries_exhausted`"+`, `+"`context`"+`, `+"`dry_run_write`"+` (temporary: the
 feed's credentials are refused for now, the retry budget ran out, Benthos is shutting down, or the
@@ -169,16 +179,16 @@ Authorization header redacted, treated as accepted, and a summary per feed is lo
 
 Logs never contain credentials nor batch content.`).
 		Fields(
-			service.NewURLField(mpOutputFieldURL).
-				Description("The Events API base URL, up to and including `/v2`. Set either this or `pod`.").
+			service.NewStringField(mpOutputFieldURL).
+				Description("The Events API base URL, up to and including `/v2`. Set either this or `pod` (an empty value counts as not set, so a config can read both from optional environment variables).").
 				Example("https://s2s.eu1.mparticle.com/v2").
 				Optional(),
-			service.NewStringEnumField(mpOutputFieldPod, "us1", "us2", "eu1", "au1").
-				Description("The mParticle data pod of the workspace, which selects the documented Events API host. Set either this or `url`; a workspace on one pod cannot be reached through another.").
+			service.NewStringField(mpOutputFieldPod).
+				Description("The mParticle data pod of the workspace, which selects the documented Events API host: `us1`, `us2`, `eu1` or `au1`. Set either this or `url` (empty counts as not set); a workspace on one pod cannot be reached through another.").
 				Example("eu1").
 				Optional(),
 			service.NewObjectField(mpOutputFieldFeeds, feedFields...).
-				Description("Server-to-server credentials per feed input. Each feed input of mParticle's Braze integration has its own key and secret; configure those you use."),
+				Description("Server-to-server credentials per feed input. Each feed input of mParticle's Braze integration has its own key and secret; configure those you use (at least one), or one pair for all under `all`. A feed without credentials is not an error: its messages go to `fallback_feed`, or fail as `feed_not_configured`."),
 			service.NewInterpolatedStringField(mpOutputFieldFeed).
 				Description("The feed of a message: `ios`, `android`, `web` or `unbound`.").
 				Default("${! @mparticle_feed }").
@@ -217,17 +227,15 @@ Logs never contain credentials nor batch content.`).
 			service.NewBoolField(mpOutputFieldHistorical).
 				Description("Send batches whose events are all older than 30 days to `/bulkevents/historical`.").
 				Default(true),
-			service.NewStringAnnotatedEnumField(mpOutputFieldUnknownFeed, map[string]string{
-				mpOutputUnknownFeedUnbound: "Send the message on the `unbound` feed (it must have credentials).",
-				mpOutputUnknownFeedFail:    "Fail the message with reason `unknown_feed`.",
-			}).
-				Description("What to do with a message whose feed has no credentials configured.").
-				Default(mpOutputUnknownFeedUnbound),
+			service.NewStringField(mpOutputFieldFallbackFeed).
+				Description("The feed (`ios`, `android`, `web` or `unbound`) that carries messages whose own feed has no credentials, as Braze's workspace-level credentials send everything to one feed; it must have credentials. Not set or empty: such messages fail as `feed_not_configured` (permanent, for the dead letter) and are counted.").
+				Example("unbound").
+				Optional(),
 			service.NewBoolField(mpOutputFieldDryRun).
 				Description("Write the requests instead of sending them.").
 				Default(false),
 			service.NewStringField(mpOutputFieldDryRunPath).
-				Description("Where `dry_run` writes: a file path (appended to) or `stdout`.").
+				Description("Where `dry_run` writes: a file path or `stdout`. The file starts empty on each run, so it always holds one run's requests.").
 				Default("stdout").
 				Example("./mparticle-requests.jsonl"),
 			service.NewDurationField(mpOutputFieldTimeout).
@@ -308,13 +316,13 @@ func mpOutputBatchingOff(p service.BatchPolicy) bool {
 
 // mpOutputConfig is the parsed configuration of the mparticle output.
 type mpOutputConfig struct {
-	client      client.Config
-	queue       client.QueueConfig
-	feed        *service.InterpolatedString
-	unknownFeed string
-	rateLimit   string
-	dryRun      bool
-	dryRunPath  string
+	client       client.Config
+	queue        client.QueueConfig
+	feed         *service.InterpolatedString
+	fallbackFeed string // "" when not set
+	rateLimit    string
+	dryRun       bool
+	dryRunPath   string
 }
 
 // mpOutputConfigFromParsed reads and checks the fields of the output.
@@ -322,24 +330,34 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 	c := &mpOutputConfig{client: client.DefaultConfig()}
 	var err error
 
-	hasURL, hasPod := conf.Contains(mpOutputFieldURL), conf.Contains(mpOutputFieldPod)
+	optional := func(field string) (string, error) {
+		if !conf.Contains(field) {
+			return "", nil
+		}
+		v, err := conf.FieldString(field)
+		return strings.TrimSpace(v), err
+	}
+	rawURL, err := optional(mpOutputFieldURL)
+	if err != nil {
+		return nil, err
+	}
+	pod, err := optional(mpOutputFieldPod)
+	if err != nil {
+		return nil, err
+	}
 	switch {
-	case hasURL && hasPod:
+	case rawURL != "" && pod != "":
 		return nil, fmt.Errorf("set either %s or %s, not both", mpOutputFieldURL, mpOutputFieldPod)
-	case hasURL:
-		u, err := conf.FieldURL(mpOutputFieldURL)
+	case rawURL != "":
+		u, err := url.Parse(rawURL)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", mpOutputFieldURL, err)
 		}
 		if u.User != nil {
 			return nil, fmt.Errorf("%s must not carry credentials; use %s", mpOutputFieldURL, mpOutputFieldFeeds)
 		}
 		c.client.URL = u.String()
-	case hasPod:
-		pod, err := conf.FieldString(mpOutputFieldPod)
-		if err != nil {
-			return nil, err
-		}
+	case pod != "":
 		base, ok := mpOutputPods[pod]
 		if !ok {
 			return nil, fmt.Errorf("%s %q: want one of us1, us2, eu1, au1", mpOutputFieldPod, pod)
@@ -349,25 +367,45 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 		return nil, fmt.Errorf("set %s or %s", mpOutputFieldURL, mpOutputFieldPod)
 	}
 
+	// credentials reads one key and secret pair: both empty is "not
+	// configured", one without the other a mistake.
+	credentials := func(path ...string) (client.Credentials, bool, error) {
+		var cred client.Credentials
+		if !conf.Contains(path...) {
+			return cred, false, nil
+		}
+		var err error
+		if cred.Key, err = conf.FieldString(append(path, mpOutputFieldFeedKey)...); err != nil {
+			return cred, false, err
+		}
+		if cred.Secret, err = conf.FieldString(append(path, mpOutputFieldFeedSecret)...); err != nil {
+			return cred, false, err
+		}
+		cred.Key, cred.Secret = strings.TrimSpace(cred.Key), strings.TrimSpace(cred.Secret)
+		if (cred.Key == "") != (cred.Secret == "") {
+			return cred, false, fmt.Errorf("%s: set both %s and %s, or neither to leave the feed unconfigured", strings.Join(path, "."), mpOutputFieldFeedKey, mpOutputFieldFeedSecret)
+		}
+		return cred, cred.Key != "", nil
+	}
+	all, hasAll, err := credentials(mpOutputFieldFeeds, mpOutputFieldFeedsAll)
+	if err != nil {
+		return nil, err
+	}
 	c.client.Credentials = map[string]client.Credentials{}
 	for _, feed := range mpOutputFeeds {
-		if !conf.Contains(mpOutputFieldFeeds, feed) {
-			continue
-		}
-		var cred client.Credentials
-		if cred.Key, err = conf.FieldString(mpOutputFieldFeeds, feed, mpOutputFieldFeedKey); err != nil {
+		cred, ok, err := credentials(mpOutputFieldFeeds, feed)
+		if err != nil {
 			return nil, err
 		}
-		if cred.Secret, err = conf.FieldString(mpOutputFieldFeeds, feed, mpOutputFieldFeedSecret); err != nil {
-			return nil, err
+		switch {
+		case ok:
+			c.client.Credentials[feed] = cred
+		case hasAll:
+			c.client.Credentials[feed] = all
 		}
-		if cred.Key == "" || cred.Secret == "" {
-			return nil, fmt.Errorf("%s.%s: both %s and %s are required", mpOutputFieldFeeds, feed, mpOutputFieldFeedKey, mpOutputFieldFeedSecret)
-		}
-		c.client.Credentials[feed] = cred
 	}
 	if len(c.client.Credentials) == 0 {
-		return nil, fmt.Errorf("%s: configure the credentials of at least one feed (%s)", mpOutputFieldFeeds, strings.Join(mpOutputFeeds, ", "))
+		return nil, fmt.Errorf("%s: no feed has credentials: set the key and secret of at least one feed (%s), or %s.%s for every feed", mpOutputFieldFeeds, strings.Join(mpOutputFeeds, ", "), mpOutputFieldFeeds, mpOutputFieldFeedsAll)
 	}
 
 	if c.feed, err = conf.FieldInterpolatedString(mpOutputFieldFeed); err != nil {
@@ -416,12 +454,15 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 	if c.client.PaceThreshold == 0 || c.client.PaceThreshold >= 100 {
 		return nil, fmt.Errorf("%s must be between 0 and 100 (exclusive), or negative to turn pacing off", mpOutputFieldPaceThreshold)
 	}
-	if c.unknownFeed, err = conf.FieldString(mpOutputFieldUnknownFeed); err != nil {
+	if c.fallbackFeed, err = optional(mpOutputFieldFallbackFeed); err != nil {
 		return nil, err
 	}
-	if c.unknownFeed == mpOutputUnknownFeedUnbound {
-		if _, ok := c.client.Credentials["unbound"]; !ok {
-			return nil, fmt.Errorf("%s: %s needs credentials for %s.unbound", mpOutputFieldUnknownFeed, mpOutputUnknownFeedUnbound, mpOutputFieldFeeds)
+	if c.fallbackFeed != "" {
+		if !slices.Contains(mpOutputFeeds, c.fallbackFeed) {
+			return nil, fmt.Errorf("%s %q: want one of %s", mpOutputFieldFallbackFeed, c.fallbackFeed, strings.Join(mpOutputFeeds, ", "))
+		}
+		if _, ok := c.client.Credentials[c.fallbackFeed]; !ok {
+			return nil, fmt.Errorf("%s: feed %q has no credentials in %s", mpOutputFieldFallbackFeed, c.fallbackFeed, mpOutputFieldFeeds)
 		}
 	}
 	if c.queue.SendersPerFeed, err = conf.FieldInt(mpOutputFieldSendersPerFeed); err != nil {
@@ -464,7 +505,7 @@ func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*mp
 		return nil, fmt.Errorf("%s: rate limit resource %q was not found", mpOutputFieldRateLimit, c.rateLimit)
 	}
 	o := &mpOutput{conf: c, mgr: mgr, log: mgr.Logger()}
-	o.metrics = newMPOutputMetrics(mgr.Metrics(), c.client.Credentials)
+	o.metrics = newMPOutputMetrics(mgr.Metrics())
 	c.client.Metrics = o.metrics
 	c.client.Logger = o.log
 	if c.rateLimit != "" {
@@ -545,13 +586,14 @@ func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) e
 	return berr
 }
 
-// resolveFeed applies the unknown_feed policy to a message's feed.
+// resolveFeed applies fallback_feed to a message's feed; a feed left without
+// credentials fails in the client as feed_not_configured.
 func (o *mpOutput) resolveFeed(feed string) string {
 	feed = strings.ToLower(strings.TrimSpace(feed))
-	if o.client.HasFeed(feed) || o.conf.unknownFeed != mpOutputUnknownFeedUnbound {
+	if o.client.HasFeed(feed) || o.conf.fallbackFeed == "" {
 		return feed
 	}
-	return "unbound"
+	return o.conf.fallbackFeed
 }
 
 // waitForRateLimit blocks until the rate_limit resource allows a request.
@@ -643,7 +685,8 @@ func (s *mpOutputDryRunSink) open(mgr *service.Resources, path string) error {
 			return fmt.Errorf("%s: %w", mpOutputFieldDryRunPath, err)
 		}
 	}
-	f, err := mgr.FS().OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	// Truncated, not appended to: a second demo run must not double the file.
+	f, err := mgr.FS().OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("%s: %w", mpOutputFieldDryRunPath, err)
 	}
@@ -690,9 +733,9 @@ type mpOutputMetrics struct {
 	failed      *service.MetricCounter
 }
 
-func newMPOutputMetrics(m *service.Metrics, creds map[string]client.Credentials) *mpOutputMetrics {
-	feeds := make(map[string]bool, len(creds))
-	for feed := range creds {
+func newMPOutputMetrics(m *service.Metrics) *mpOutputMetrics {
+	feeds := make(map[string]bool, len(mpOutputFeeds))
+	for _, feed := range mpOutputFeeds {
 		feeds[feed] = true
 	}
 	return &mpOutputMetrics{
@@ -707,7 +750,7 @@ func newMPOutputMetrics(m *service.Metrics, creds map[string]client.Credentials)
 	}
 }
 
-// label keeps the feed label to the configured feeds: a message's feed
+// label keeps the feed label to mParticle's feed names: a message's feed
 // comes from data, and unbounded label values would swamp a metrics store.
 func (m *mpOutputMetrics) label(feed string) string {
 	if m.feeds[feed] {

@@ -2,6 +2,7 @@ package mparticle
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -298,7 +299,7 @@ func TestMPOutputDeliversAndDeadLetters(t *testing.T) {
 		{"", mpOutputTestBatch("user-6", mpOutputTestID(6)), mpOutputTestID(6)},
 		{"ANDROID", mpOutputTestBatch("user-7", mpOutputTestID(7)), mpOutputTestID(7)},
 	}
-	acks, captured, logs := mpOutputTestRun(t, mpOutputTestFallback(mpOutputTestConfig(srv.URL, "  unknown_feed: fail")), "", msgs, false)
+	acks, captured, logs := mpOutputTestRun(t, mpOutputTestFallback(mpOutputTestConfig(srv.URL, "")), "", msgs, false)
 	mpOutputTestNoErrors(t, acks) // with a fallback every message is acked
 
 	want := []string{"android " + mpOutputTestID(7), "ios " + mpOutputTestID(1), "unbound " + mpOutputTestID(2)}
@@ -326,8 +327,8 @@ func TestMPOutputDeliversAndDeadLetters(t *testing.T) {
 	wantDead := []string{
 		"bad-uuid => mparticle bad_request",
 		"broken-json => mparticle invalid_batch",
-		"no-feed => mparticle unknown_feed",
-		"tvos => mparticle unknown_feed",
+		"no-feed => mparticle feed_not_configured",
+		"tvos => mparticle feed_not_configured",
 	}
 	if !slices.Equal(dead, wantDead) {
 		t.Errorf("dead-lettered %q, want %q", dead, wantDead)
@@ -335,13 +336,13 @@ func TestMPOutputDeliversAndDeadLetters(t *testing.T) {
 	mpOutputTestAssertNoLeaks(t, logs)
 }
 
-func TestMPOutputUnknownFeedGoesUnbound(t *testing.T) {
+func TestMPOutputFallbackFeedCarriesUnconfiguredFeeds(t *testing.T) {
 	srv := mpOutputTestEmulator(t, emulator.Faults{})
 	msgs := []mpOutputTestMessage{
 		{"tvos", mpOutputTestBatch("user-1", mpOutputTestID(1)), mpOutputTestID(1)},
 		{"", mpOutputTestBatch("user-2", mpOutputTestID(2)), mpOutputTestID(2)},
 	}
-	acks, captured, _ := mpOutputTestRun(t, mpOutputTestConfig(srv.URL, ""), "", msgs, false)
+	acks, captured, _ := mpOutputTestRun(t, mpOutputTestConfig(srv.URL, "  fallback_feed: unbound"), "", msgs, false)
 	mpOutputTestNoErrors(t, acks)
 	if len(captured) != 0 {
 		t.Fatalf("captured %v", captured)
@@ -481,6 +482,16 @@ func TestMPOutputDryRun(t *testing.T) {
 		}
 	}
 	mpOutputTestAssertNoLeaks(t, logs)
+
+	// A second run starts the file afresh: it holds that run's requests
+	// only, not twice as many.
+	before, _ := os.ReadFile(path)
+	acks, _, _ = mpOutputTestRun(t, conf, "", msgs, true)
+	mpOutputTestNoErrors(t, acks)
+	after, _ := os.ReadFile(path)
+	if n, m := bytes.Count(before, []byte("\n")), bytes.Count(after, []byte("\n")); n == 0 || m != n {
+		t.Errorf("dry-run file has %d lines after a second run, %d after the first", m, n)
+	}
 }
 
 func TestMPOutputConfigErrors(t *testing.T) {
@@ -490,9 +501,13 @@ func TestMPOutputConfigErrors(t *testing.T) {
 	}{
 		{"no url nor pod", "mparticle:\n  timeout: 5s" + feeds, "set url or pod"},
 		{"url and pod", "mparticle:\n  url: https://s2s.example.test/v2\n  pod: eu1" + feeds, "not both"},
-		{"no feeds", "mparticle:\n  pod: eu1\n  feeds: {}", "at least one feed"},
-		{"empty secret", "mparticle:\n  pod: eu1\n  feeds:\n    ios: { key: k, secret: '' }", "both key and secret"},
-		{"unbound policy without unbound", "mparticle:\n  pod: eu1\n  feeds:\n    ios: { key: k, secret: s }", "needs credentials"},
+		{"no feeds", "mparticle:\n  pod: eu1\n  feeds: {}", "no feed has credentials"},
+		{"every feed empty", "mparticle:\n  pod: eu1\n  feeds:\n    ios: { key: '', secret: '' }\n    all: { key: '', secret: '' }", "no feed has credentials"},
+		{"empty secret", "mparticle:\n  pod: eu1\n  feeds:\n    ios: { key: k, secret: '' }", "set both key and secret"},
+		{"empty key of all", "mparticle:\n  pod: eu1\n  feeds:\n    all: { key: '', secret: s }", "feeds.all: set both"},
+		{"fallback feed without credentials", "mparticle:\n  pod: eu1\n  fallback_feed: unbound\n  feeds:\n    ios: { key: k, secret: s }", "has no credentials"},
+		{"unknown pod", "mparticle:\n  pod: eu9" + feeds, "want one of"},
+		{"empty url and pod", "mparticle:\n  url: ''\n  pod: ''" + feeds, "set url or pod"},
 		{"missing rate limit", "mparticle:\n  pod: eu1\n  rate_limit: nope" + feeds, "was not found"},
 		{"zero window", "mparticle:\n  pod: eu1\n  auth_failure_window: 0s" + feeds, "must be positive"},
 		{"pace 0", "mparticle:\n  pod: eu1\n  pace_threshold: 0" + feeds, "between 0 and 100"},
@@ -511,6 +526,36 @@ func TestMPOutputConfigErrors(t *testing.T) {
 				t.Errorf("error leaks credentials: %v", err)
 			}
 		})
+	}
+}
+
+func TestMPOutputOptionalFeedsAndSharedCredentials(t *testing.T) {
+	// android is named with empty credentials (an unset optional variable):
+	// not an error; its messages fail as feed_not_configured, counted, and
+	// reach the dead letter. With feeds.all, every feed without its own
+	// credentials sends with the shared pair instead.
+	srv := mpOutputTestEmulator(t, emulator.Faults{})
+	msgs := []mpOutputTestMessage{
+		{"ios", mpOutputTestBatch("user-1", mpOutputTestID(1)), mpOutputTestID(1)},
+		{"android", mpOutputTestBatch("user-2", mpOutputTestID(2)), mpOutputTestID(2)},
+	}
+	base := fmt.Sprintf("mparticle:\n  url: %s\n  pod: ''\n  feeds:\n    ios: { key: ios-key, secret: ios-SECRET }\n    android: { key: '', secret: '' }\n", srv.URL)
+	acks, captured, _ := mpOutputTestRun(t, mpOutputTestFallback(base), "", msgs, false)
+	mpOutputTestNoErrors(t, acks)
+	if got, want := mpOutputTestRecorded(t, srv), []string{"ios " + mpOutputTestID(1)}; !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+	if len(captured) != 1 || !strings.HasPrefix(captured[0].fallbackError, "mparticle feed_not_configured (feed \"android\")") {
+		t.Errorf("dead-lettered %+v, want the android message as feed_not_configured", captured)
+	}
+
+	srv2 := mpOutputTestEmulator(t, emulator.Faults{})
+	shared := fmt.Sprintf("mparticle:\n  url: %s\n  feeds:\n    all: { key: unbound-key, secret: unbound-SECRET }\n", srv2.URL)
+	acks, captured, _ = mpOutputTestRun(t, mpOutputTestFallback(shared), "", msgs, false)
+	mpOutputTestNoErrors(t, acks)
+	// The emulator names a feed by the credentials that signed the batch.
+	if got, want := mpOutputTestRecorded(t, srv2), []string{"unbound " + mpOutputTestID(1), "unbound " + mpOutputTestID(2)}; !slices.Equal(got, want) || len(captured) != 0 {
+		t.Errorf("with feeds.all: delivered %v (want %v), dead-lettered %+v", got, want, captured)
 	}
 }
 

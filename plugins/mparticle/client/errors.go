@@ -17,8 +17,9 @@ const (
 	// error by an earlier processor (e.g. an event that could not be
 	// mapped). Never sent; the error names the processor's reason.
 	ReasonUpstreamError = "upstream_error"
-	// ReasonUnknownFeed: no credentials are configured for the item's feed.
-	ReasonUnknownFeed = "unknown_feed"
+	// ReasonFeedNotConfigured: no credentials are configured for the
+	// item's feed. Never sent.
+	ReasonFeedNotConfigured = "feed_not_configured"
 	// ReasonTooLarge: the item alone breaks the batch limits (events or
 	// bytes), or mParticle answered 413 for its batch alone.
 	ReasonTooLarge = "too_large"

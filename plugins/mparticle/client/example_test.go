@@ -46,6 +46,6 @@ func ExampleClient_Send() {
 	// Output:
 	// item 0: delivered
 	// item 1: delivered
-	// item 2: failed: unknown_feed
+	// item 2: failed: feed_not_configured
 	// {Requests:1 Batches:1 Events:2}
 }

@@ -177,7 +177,7 @@ func (p *packer) parse(c *Client, it Item, now time.Time) (itemInfo, *DeliveryEr
 	}
 	fs, ok := c.feeds[it.Feed]
 	if !ok {
-		return info, &DeliveryError{Reason: ReasonUnknownFeed, Feed: it.Feed,
+		return info, &DeliveryError{Reason: ReasonFeedNotConfigured, Feed: it.Feed,
 			Message: "no credentials configured for this feed"}
 	}
 	info.feed = fs

@@ -265,8 +265,8 @@ func TestPackRejectsItemsThatCanNeverBeSent(t *testing.T) {
 		item   Item
 		reason string
 	}{
-		{"unknown feed", Item{"tvos", testBatch("u", recentMS, eventID(1))}, ReasonUnknownFeed},
-		{"empty feed", Item{"", testBatch("u", recentMS, eventID(1))}, ReasonUnknownFeed},
+		{"unknown feed", Item{"tvos", testBatch("u", recentMS, eventID(1))}, ReasonFeedNotConfigured},
+		{"empty feed", Item{"", testBatch("u", recentMS, eventID(1))}, ReasonFeedNotConfigured},
 		{"not JSON", Item{"ios", []byte(`{"events":[`)}, ReasonInvalidBatch},
 		{"not an object", Item{"ios", []byte(`[{"events":[]}]`)}, ReasonInvalidBatch},
 		{"no events", Item{"ios", []byte(`{"environment":"production"}`)}, ReasonInvalidBatch},

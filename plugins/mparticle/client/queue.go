@@ -199,7 +199,7 @@ func (q *Queue) failAll(taken []queued, cause error) {
 
 // Send queues items on their feeds and waits until each is settled or ctx
 // ends; it returns one error per item as Client.Send does. Items of a feed
-// without credentials are settled at once (ReasonUnknownFeed), as are
+// without credentials are settled at once (ReasonFeedNotConfigured), as are
 // items that cannot be batches (ReasonInvalidBatch) when they are sent.
 func (q *Queue) Send(ctx context.Context, items []Item) []error {
 	if len(items) == 0 {

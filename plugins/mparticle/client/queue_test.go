@@ -186,7 +186,7 @@ func TestQueueUnknownFeedAndCloseFailVisibly(t *testing.T) {
 	})
 	q := NewQueue(c, QueueConfig{SendersPerFeed: 1})
 	items, _ := oneEventItems("roku", 1, 1, recentMS)
-	if r := Reason(q.Send(context.Background(), items)[0]); r != ReasonUnknownFeed {
+	if r := Reason(q.Send(context.Background(), items)[0]); r != ReasonFeedNotConfigured {
 		t.Errorf("unknown feed: reason %q", r)
 	}
 	q.Close()
