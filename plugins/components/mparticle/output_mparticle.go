@@ -18,6 +18,7 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/client"
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/ledger"
 )
 
 // Field names of the mparticle output, shared by the spec and the parser.
@@ -45,6 +46,13 @@ const (
 	mpOutputFieldTimeout           = "timeout"
 	mpOutputFieldPaceThreshold     = "pace_threshold"
 	mpOutputFieldSendersPerFeed    = "senders_per_feed"
+	mpOutputFieldGroupWindow       = "group_window"
+	mpOutputFieldLedger            = "ledger"
+	mpOutputFieldLedgerCache       = "cache"
+	mpOutputFieldLedgerKey         = "key"
+	mpOutputFieldLedgerPrefix      = "prefix"
+	mpOutputFieldLedgerRetention   = "retention"
+	mpOutputFieldLedgerTimeout     = "timeout"
 )
 
 // mpOutputFeeds are the feed inputs mParticle offers for Braze data.
@@ -176,6 +184,8 @@ Authorization header redacted, treated as accepted, and a summary per feed is lo
 - `+"`mparticle_retries`"+` (labels `+"`feed`"+`, `+"`cause`"+`: throttled, server_error, network, forbidden, rate_limit)
 - `+"`mparticle_throttled_seconds`"+` (label `+"`feed`"+`)
 - `+"`mparticle_events_failed`"+` (labels `+"`feed`"+`, `+"`reason`"+`)
+- `+"`mparticle_events_duplicate`"+` (label `+"`feed`"+`): events the `+"`ledger`"+` skipped as already delivered
+- `+"`mparticle_ledger_errors`"+` (label `+"`op`"+`: get, set): ledger cache calls that failed or timed out
 
 Logs never contain credentials nor batch content.`).
 		Fields(
@@ -202,6 +212,10 @@ Logs never contain credentials nor batch content.`).
 			service.NewOutputMaxInFlightField().
 				Description("How many writes (input batches) the output holds at once. More writes in flight means more messages to pack into shared requests, and more room for the other feeds while one feed is paused; the memory held is about this many input batches.").
 				Default(mpOutputDefaultMaxInFlight),
+			service.NewDurationField(mpOutputFieldGroupWindow).
+				Description("How long a feed's messages gather before they are packed, unless a full take (16 requests) is already waiting: one user's events that reach the output within the window, from different writes (Currents writes one file per event type), share one batch, so more events go through mParticle's batches-per-second limit. The writes waiting hold their input batches, so the window is bounded in time by this and in events by `max_in_flight` input batches. `0s` packs what is pending at once.").
+				Default("500ms").
+				Example("2s"),
 			service.NewIntField(mpOutputFieldSendersPerFeed).
 				Description("How many requests of one feed may be under way at once. Each feed has its own senders, so a paused or throttled feed never takes another feed's.").
 				Default(client.DefaultSendersPerFeed).
@@ -245,7 +259,32 @@ Logs never contain credentials nor batch content.`).
 				Description("The `X-mp-rate-limit-percentage-used` value (above 0, below 100) over which a feed slows down, pausing up to 1s at 100%. A negative value turns pacing off.").
 				Default(client.DefaultPaceThreshold).
 				Advanced(),
+			service.NewObjectField(mpOutputFieldLedger,
+				service.NewStringField(mpOutputFieldLedgerCache).
+					Description("The name of a cache resource recording the ids of the events mParticle accepted. Empty: no ledger. Use Redis (or another shared cache) when several instances share an export, so that an event one instance delivered is skipped by the others.").
+					Default("").
+					Example("delivered"),
+				service.NewInterpolatedStringField(mpOutputFieldLedgerKey).
+					Description("The id of a message's event. Messages whose id is empty are sent without the ledger.").
+					Default("${! @mparticle_event_id }"),
+				service.NewStringField(mpOutputFieldLedgerPrefix).
+					Description("Put before each id to make its cache key; give each workspace sharing a cache its own.").
+					Default("mparticle_delivered_"),
+				service.NewDurationField(mpOutputFieldLedgerRetention).
+					Description("How long an id is remembered: longer than Braze's window for writing an event twice and than the re-reads a crash causes. The cache holds about 100 bytes per event for this long.").
+					Default(ledger.DefaultRetention.String()),
+				service.NewDurationField(mpOutputFieldLedgerTimeout).
+					Description("The longest wait for one cache call; past it the event is sent anyway (and counted in `mparticle_ledger_errors`), so a slow or failing cache never stops delivery.").
+					Default(ledger.DefaultTimeout.String()),
+			).
+				Description("A delivered-once ledger. Before sending, events whose id mParticle already accepted (after a crash, a replay, or a Braze duplicate: the same event `id` in two files) are skipped and counted (`mparticle_events_duplicate`); an id is recorded only after mParticle accepted its batch, so a failed send never loses an event. Within one process, an event that another write is sending is waited for rather than sent twice.").
+				Advanced(),
 		).
+		// The constructor refuses these too; lint rules make `lint` say so
+		// before a run does.
+		LintRule(`let both = if this.url.or("").trim() != "" && this.pod.or("").trim() != "" { [ "set either url or pod, not both" ] } else { [] }
+let batching = if this.batching.count.or(0) > 0 || this.batching.byte_size.or(0) > 0 || this.batching.period.or("") != "" || this.batching.check.or("") != "" { [ "batching must stay off: the output packs the messages of all writes in flight itself, and Benthos batching would merge input transactions, so dead letters could not be exact" ] } else { [] }
+root = $both.concat($batching)`).
 		Example("Dead-lettering", "Sends to the EU1 pod and writes what mParticle refuses for good to a file, one JSON line per event with its reason. Events of a feed whose credentials are refused for now are sent back to the input instead, to be sent again later.", `
 output:
   fallback:
@@ -323,6 +362,9 @@ type mpOutputConfig struct {
 	rateLimit    string
 	dryRun       bool
 	dryRunPath   string
+	ledger       ledger.Config // Store nil: no ledger
+	ledgerCache  string
+	ledgerKey    *service.InterpolatedString
 }
 
 // mpOutputConfigFromParsed reads and checks the fields of the output.
@@ -468,8 +510,32 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 	if c.queue.SendersPerFeed, err = conf.FieldInt(mpOutputFieldSendersPerFeed); err != nil {
 		return nil, err
 	}
+	if c.queue.GroupWindow, err = conf.FieldDuration(mpOutputFieldGroupWindow); err != nil {
+		return nil, err
+	}
+	if c.queue.GroupWindow < 0 {
+		return nil, fmt.Errorf("%s must not be negative", mpOutputFieldGroupWindow)
+	}
 	if c.queue.SendersPerFeed < 1 {
 		return nil, fmt.Errorf("%s must be at least 1", mpOutputFieldSendersPerFeed)
+	}
+	if c.ledgerCache, err = conf.FieldString(mpOutputFieldLedger, mpOutputFieldLedgerCache); err != nil {
+		return nil, err
+	}
+	if c.ledgerKey, err = conf.FieldInterpolatedString(mpOutputFieldLedger, mpOutputFieldLedgerKey); err != nil {
+		return nil, err
+	}
+	if c.ledger.Prefix, err = conf.FieldString(mpOutputFieldLedger, mpOutputFieldLedgerPrefix); err != nil {
+		return nil, err
+	}
+	if c.ledger.Retention, err = conf.FieldDuration(mpOutputFieldLedger, mpOutputFieldLedgerRetention); err != nil {
+		return nil, err
+	}
+	if c.ledger.Timeout, err = conf.FieldDuration(mpOutputFieldLedger, mpOutputFieldLedgerTimeout); err != nil {
+		return nil, err
+	}
+	if c.ledger.Retention <= 0 || c.ledger.Timeout <= 0 {
+		return nil, fmt.Errorf("%s: %s and %s must be positive", mpOutputFieldLedger, mpOutputFieldLedgerRetention, mpOutputFieldLedgerTimeout)
 	}
 	if c.dryRun, err = conf.FieldBool(mpOutputFieldDryRun); err != nil {
 		return nil, err
@@ -492,6 +558,7 @@ type mpOutput struct {
 	metrics *mpOutputMetrics
 	client  *client.Client
 	queue   *client.Queue
+	ledger  *ledger.Ledger      // nil without a ledger cache
 	dry     *mpOutputDryRunSink // nil unless dry_run
 }
 
@@ -519,6 +586,14 @@ func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*mp
 		return nil, err
 	}
 	o.queue = client.NewQueue(o.client, c.queue)
+	if c.ledgerCache != "" {
+		if !mgr.HasCache(c.ledgerCache) {
+			return nil, fmt.Errorf("%s.%s: cache resource %q was not found", mpOutputFieldLedger, mpOutputFieldLedgerCache, c.ledgerCache)
+		}
+		c.ledger.Store = mpOutputLedgerStore{mgr: mgr, cache: c.ledgerCache}
+		c.ledger.Metrics = o.metrics
+		o.ledger = ledger.New(c.ledger)
+	}
 	return o, nil
 }
 
@@ -536,6 +611,7 @@ func (o *mpOutput) Connect(ctx context.Context) error {
 func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
 	items := make([]client.Item, 0, len(batch))
 	index := make([]int, 0, len(batch)) // items[k] is batch[index[k]]
+	var ids []string                    // ids[k]: the ledger key of items[k]
 	var berr *service.BatchError
 	failed := 0
 	reasons := map[string]int{}
@@ -571,10 +647,33 @@ func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) e
 		}
 		items = append(items, client.Item{Feed: o.resolveFeed(feed), Batch: raw})
 		index = append(index, i)
+		if o.ledger != nil {
+			id, err := batch.TryInterpolatedString(i, o.conf.ledgerKey)
+			if err != nil {
+				id = "" // sent without the ledger rather than not at all
+			}
+			ids = append(ids, id)
+		}
 	}
 
-	for k, err := range o.queue.Send(ctx, items) {
-		if err != nil {
+	var errs []error
+	if o.ledger == nil {
+		errs = o.queue.Send(ctx, items)
+	} else {
+		errs = o.ledger.Deliver(ctx, ids, func(idx []int) []error {
+			sub := make([]client.Item, len(idx))
+			for j, k := range idx {
+				sub[j] = items[k]
+			}
+			return o.queue.Send(ctx, sub)
+		})
+	}
+	for k, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, ledger.ErrDuplicate):
+			o.metrics.duplicate(items[k].Feed)
+		default:
 			reasons[client.Reason(err)]++
 			fail(index[k], err)
 		}
@@ -721,6 +820,35 @@ func (s *mpOutputDryRunSink) close() error {
 	return err
 }
 
+// mpOutputLedgerStore is a ledger.Store over a Benthos cache resource.
+type mpOutputLedgerStore struct {
+	mgr   *service.Resources
+	cache string
+}
+
+// Has implements ledger.Store.
+func (s mpOutputLedgerStore) Has(ctx context.Context, key string) (found bool, err error) {
+	if aerr := s.mgr.AccessCache(ctx, s.cache, func(c service.Cache) {
+		_, err = c.Get(ctx, key)
+	}); aerr != nil {
+		return false, aerr
+	}
+	if errors.Is(err, service.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Put implements ledger.Store.
+func (s mpOutputLedgerStore) Put(ctx context.Context, key string, ttl time.Duration) (err error) {
+	if aerr := s.mgr.AccessCache(ctx, s.cache, func(c service.Cache) {
+		err = c.Set(ctx, key, []byte{'1'}, &ttl)
+	}); aerr != nil {
+		return aerr
+	}
+	return err
+}
+
 // mpOutputMetrics counts the client's events as Benthos metrics.
 type mpOutputMetrics struct {
 	feeds       map[string]bool
@@ -731,6 +859,8 @@ type mpOutputMetrics struct {
 	retries     *service.MetricCounter
 	throttled   *service.MetricCounter
 	failed      *service.MetricCounter
+	duplicates  *service.MetricCounter
+	ledgerErrs  *service.MetricCounter
 }
 
 func newMPOutputMetrics(m *service.Metrics) *mpOutputMetrics {
@@ -747,6 +877,8 @@ func newMPOutputMetrics(m *service.Metrics) *mpOutputMetrics {
 		retries:     m.NewCounter("mparticle_retries", "feed", "cause"),
 		throttled:   m.NewCounter("mparticle_throttled_seconds", "feed"),
 		failed:      m.NewCounter("mparticle_events_failed", "feed", "reason"),
+		duplicates:  m.NewCounter("mparticle_events_duplicate", "feed"),
+		ledgerErrs:  m.NewCounter("mparticle_ledger_errors", "op"),
 	}
 }
 
@@ -785,4 +917,14 @@ func (m *mpOutputMetrics) Throttled(feed string, d time.Duration) {
 // EventsFailed implements client.Metrics.
 func (m *mpOutputMetrics) EventsFailed(feed, reason string, events int) {
 	m.failed.Incr(int64(events), m.label(feed), reason)
+}
+
+// duplicate counts an event the ledger skipped as already delivered.
+func (m *mpOutputMetrics) duplicate(feed string) {
+	m.duplicates.Incr(1, m.label(feed))
+}
+
+// StoreError implements ledger.Metrics.
+func (m *mpOutputMetrics) StoreError(op string) {
+	m.ledgerErrs.Incr(1, op)
 }

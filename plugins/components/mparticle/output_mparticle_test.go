@@ -679,7 +679,7 @@ func TestMPOutputPausedFeedHoldsNothing(t *testing.T) {
 	// so the other feeds' messages are all delivered while the outage lasts,
 	// however many transactions there are.
 	srv := mpOutputTestEmulator(t, emulator.Faults{Forbidden: true, ForbiddenFeeds: []string{emulator.FeedAndroid}})
-	conf := mpOutputTestConfig(srv.URL, "  max_in_flight: 2\n  auth_failure_window: 1h")
+	conf := mpOutputTestConfig(srv.URL, "  max_in_flight: 2\n  auth_failure_window: 1h\n  group_window: 0s")
 	logs := &mpOutputTestLogs{}
 	b := service.NewStreamBuilder()
 	b.SetPrintLogger(logs)
@@ -753,5 +753,63 @@ func TestMPOutputSpecExamplesLint(t *testing.T) {
 		if err := b.SetYAML("input:\n  generate:\n    mapping: 'root = {}'\n" + ex.Config); err != nil {
 			t.Errorf("example %q does not lint: %v", ex.Title, err)
 		}
+	}
+}
+
+func TestMPOutputLedgerDeliversEachEventOnce(t *testing.T) {
+	// The same event twice in one input batch (a Braze duplicate) and the
+	// whole batch again in a second run (a crash, a replay): mParticle gets
+	// each event once. The ledger lives in a file cache, as Redis would
+	// across restarts.
+	srv := mpOutputTestEmulator(t, emulator.Faults{})
+	dir := t.TempDir()
+	conf := mpOutputTestConfig(srv.URL, `  ledger:
+    cache: delivered
+    key: '${! json("events.0.data.source_message_id") }'`)
+	resources := fmt.Sprintf("cache_resources:\n  - label: delivered\n    file: { directory: %s }\n", dir)
+	msgs := []mpOutputTestMessage{
+		{"ios", mpOutputTestBatch("user-1", mpOutputTestID(1)), mpOutputTestID(1)},
+		{"ios", mpOutputTestBatch("user-1", mpOutputTestID(1)), mpOutputTestID(1)},
+		{"unbound", mpOutputTestBatch("user-2", mpOutputTestID(2)), mpOutputTestID(2)},
+	}
+	want := []string{"ios " + mpOutputTestID(1), "unbound " + mpOutputTestID(2)}
+	for run := 1; run <= 2; run++ {
+		acks, captured, _ := mpOutputTestRun(t, mpOutputTestFallback(conf), resources, msgs, true)
+		mpOutputTestNoErrors(t, acks)
+		if len(captured) != 0 {
+			t.Fatalf("run %d dead-lettered %+v", run, captured)
+		}
+		if got := mpOutputTestRecorded(t, srv); !slices.Equal(got, want) {
+			t.Fatalf("after run %d the emulator holds %v, want %v once each", run, got, want)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("the ledger holds %d ids, want 2", len(entries))
+	}
+}
+
+func TestMPOutputLedgerRecordsOnlyAccepted(t *testing.T) {
+	// A batch mParticle refuses is dead-lettered and not recorded: once the
+	// cause is fixed, replaying it delivers it.
+	srv := mpOutputTestEmulator(t, emulator.Faults{})
+	srv.SetFaults(emulator.Faults{BatchErrorRate: 1})
+	dir := t.TempDir()
+	conf := mpOutputTestConfig(srv.URL, `  ledger:
+    cache: delivered
+    key: '${! json("events.0.data.source_message_id") }'`)
+	resources := fmt.Sprintf("cache_resources:\n  - label: delivered\n    file: { directory: %s }\n", dir)
+	msgs := []mpOutputTestMessage{{"ios", mpOutputTestBatch("user-1", mpOutputTestID(1)), mpOutputTestID(1)}}
+	_, captured, _ := mpOutputTestRun(t, mpOutputTestFallback(conf), resources, msgs, true)
+	if len(captured) != 1 {
+		t.Fatalf("dead-lettered %d, want the refused message", len(captured))
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("a refused event was recorded as delivered")
+	}
+	srv.SetFaults(emulator.Faults{})
+	_, captured, _ = mpOutputTestRun(t, mpOutputTestFallback(conf), resources, msgs, true)
+	if got := mpOutputTestRecorded(t, srv); len(captured) != 0 || !slices.Equal(got, []string{"ios " + mpOutputTestID(1)}) {
+		t.Fatalf("replay: delivered %v, dead-lettered %d", got, len(captured))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // DefaultSendersPerFeed is how many requests of one feed a Queue keeps under
@@ -15,6 +16,13 @@ type QueueConfig struct {
 	// SendersPerFeed is how many requests of one feed may be under way at
 	// once (DefaultSendersPerFeed when zero).
 	SendersPerFeed int
+	// GroupWindow is how long a sender lets a feed's items gather before it
+	// takes them, unless a full take is already pending: a user's events
+	// that arrive within the window (from different Currents files) share
+	// one batch. Zero takes what is pending at once.
+	GroupWindow time.Duration
+	// Now is the clock of the window; time.Now when nil.
+	Now func() time.Time
 }
 
 // Queue delivers the items of many concurrent Send calls through one Client.
@@ -41,6 +49,8 @@ type Queue struct {
 	feeds   map[string]*feedQueue
 	maxTake int // items one sender takes at once
 	maxSize int // bytes one sender takes at once (at least one item)
+	window  time.Duration
+	now     func() time.Time
 }
 
 // NewQueue starts the senders of every feed c has credentials for. Close
@@ -56,11 +66,15 @@ func NewQueue(c *Client, cfg QueueConfig) *Queue {
 		ctx:     ctx,
 		cancel:  cancel,
 		feeds:   make(map[string]*feedQueue, len(c.feeds)),
-		// A few full requests per take: enough to pack one user's events
-		// of several callers together, small enough that one slow request
-		// does not hold many callers.
-		maxTake: 4 * c.cfg.Limits.MaxBatchesPerRequest,
-		maxSize: 4 * c.cfg.Limits.MaxRequestBytes,
+		// Many full requests per take: one user's events pack together only
+		// within a take; the take's requests still go out one by one.
+		maxTake: 16 * c.cfg.Limits.MaxBatchesPerRequest,
+		maxSize: 16 * c.cfg.Limits.MaxRequestBytes,
+		window:  cfg.GroupWindow,
+		now:     cfg.Now,
+	}
+	if q.now == nil {
+		q.now = time.Now
 	}
 	for name := range c.feeds {
 		fq := &feedQueue{wake: make(chan struct{}, 1)}
@@ -114,6 +128,7 @@ type queued struct {
 type feedQueue struct {
 	mu      sync.Mutex
 	pending []queued
+	since   time.Time     // when the oldest pending item arrived
 	wake    chan struct{} // capacity 1: "there may be work"
 }
 
@@ -125,10 +140,26 @@ func (f *feedQueue) signal() {
 }
 
 // take removes up to maxTake items (and about maxSize bytes) from the
-// pending list, blocking until there is one or ctx ends (nil then).
-func (f *feedQueue) take(ctx context.Context, maxTake, maxSize int) []queued {
+// pending list, blocking until there is one, and the oldest has waited
+// window or a full take is pending, or ctx ends (nil then).
+func (f *feedQueue) take(ctx context.Context, maxTake, maxSize int, window time.Duration, now func() time.Time) []queued {
 	for {
 		f.mu.Lock()
+		if n := len(f.pending); n > 0 && n < maxTake && window > 0 {
+			if wait := f.since.Add(window).Sub(now()); wait > 0 {
+				f.mu.Unlock()
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-f.wake: // more items: maybe a full take now
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				}
+				t.Stop()
+				continue
+			}
+		}
 		if n := len(f.pending); n > 0 {
 			k, size := 0, 0
 			for k < n && k < maxTake && (k == 0 || size+len(f.pending[k].item.Batch) <= maxSize) {
@@ -140,7 +171,7 @@ func (f *feedQueue) take(ctx context.Context, maxTake, maxSize int) []queued {
 			rest := copy(f.pending, f.pending[k:])
 			clear(f.pending[rest:])
 			f.pending = f.pending[:rest]
-			more := rest > 0
+			more := rest > 0 // older than the window already: taken next
 			f.mu.Unlock()
 			if more {
 				f.signal() // another sender may take the rest now
@@ -160,7 +191,7 @@ func (f *feedQueue) take(ctx context.Context, maxTake, maxSize int) []queued {
 func (q *Queue) sendLoop(f *feedQueue) {
 	defer q.wg.Done()
 	for {
-		taken := q.drop(f.take(q.ctx, q.maxTake, q.maxSize))
+		taken := q.drop(f.take(q.ctx, q.maxTake, q.maxSize, q.window, q.now))
 		if q.ctx.Err() != nil {
 			q.failAll(taken, q.ctx.Err())
 			return
@@ -219,7 +250,17 @@ func (q *Queue) Send(ctx context.Context, items []Item) []error {
 			unknownIdx = append(unknownIdx, i)
 			continue
 		}
+		if since, paused := q.c.feeds[it.Feed].pausedSince(time.Now()); paused {
+			// Not worth a place in the window: it would only fail later.
+			de := feedPaused(since, "")
+			de.Feed = it.Feed
+			call.settle(i, de)
+			continue
+		}
 		fq.mu.Lock()
+		if len(fq.pending) == 0 {
+			fq.since = q.now()
+		}
 		fq.pending = append(fq.pending, queued{call: call, idx: i, item: it})
 		fq.mu.Unlock()
 		touched[fq] = true

@@ -214,3 +214,32 @@ func BenchmarkQueueSendDiscard(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N*len(items))/b.Elapsed().Seconds(), "items/s")
 }
+
+func TestQueueGroupWindowPacksAUsersEventsFromDifferentCallers(t *testing.T) {
+	// One user's Send and Open reach the output 100 ms apart, from two
+	// different writes (two Currents files). Within the group window they
+	// share one batch; without it, each goes alone.
+	for _, tt := range []struct {
+		window      time.Duration
+		wantBatches int
+	}{{0, 2}, {400 * time.Millisecond, 1}} {
+		s := newScripted(t, func(_ int, _ seenRequest, w http.ResponseWriter) { accept(w) })
+		c, m, _ := newTestClient(t, s.url(), nil)
+		q := NewQueue(c, QueueConfig{GroupWindow: tt.window})
+		var wg sync.WaitGroup
+		for k := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(time.Duration(k) * 100 * time.Millisecond)
+				item := Item{Feed: "web", Batch: testBatch("user-1", recentMS, eventID(k))}
+				requireAllDelivered(t, q.Send(context.Background(), []Item{item}))
+			}()
+		}
+		wg.Wait()
+		q.Close()
+		if got := m.get(func(m *recordingMetrics) int { return m.batches["web"] }); got != tt.wantBatches {
+			t.Errorf("window %v: %d batches, want %d", tt.window, got, tt.wantBatches)
+		}
+	}
+}
