@@ -277,7 +277,7 @@ Logs never contain credentials nor batch content.`).
 					Description("The longest wait for one cache call; past it the event is sent anyway (and counted in `mparticle_ledger_errors`), so a slow or failing cache never stops delivery.").
 					Default(ledger.DefaultTimeout.String()),
 			).
-				Description("A delivered-once ledger. Before sending, events whose id mParticle already accepted (after a crash, a replay, or a Braze duplicate: the same event `id` in two files) are skipped and counted (`mparticle_events_duplicate`); an id is recorded only after mParticle accepted its batch, so a failed send never loses an event. Within one process, an event that another write is sending is waited for rather than sent twice.").
+				Description("A delivered-once ledger. Before sending, events whose id mParticle already accepted (after a crash, a replay, or a Braze duplicate: the same event `id` in two files) are skipped and counted (`mparticle_events_duplicate`); an id is recorded only after mParticle accepted its batch, so a failed send never loses an event. Each batch is also recorded as under way before it is sent: after a crash, an event found under way makes the output send that very batch again (mParticle drops it if it had arrived, by its source_request_id) instead of a new batch, which mParticle could not recognise. Within one process, an event that another write is sending is waited for rather than sent twice. The cache then holds, per event, an id key and its share of a batch record.").
 				Advanced(),
 		).
 		// The constructor refuses these too; lint rules make `lint` say so
@@ -582,18 +582,30 @@ func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*mp
 		o.dry = &mpOutputDryRunSink{}
 		c.client.DryRun = o.dry
 	}
-	if o.client, err = client.New(c.client); err != nil {
-		return nil, err
-	}
-	o.queue = client.NewQueue(o.client, c.queue)
 	if c.ledgerCache != "" {
 		if !mgr.HasCache(c.ledgerCache) {
 			return nil, fmt.Errorf("%s.%s: cache resource %q was not found", mpOutputFieldLedger, mpOutputFieldLedgerCache, c.ledgerCache)
 		}
 		c.ledger.Store = mpOutputLedgerStore{mgr: mgr, cache: c.ledgerCache}
 		c.ledger.Metrics = o.metrics
+		// A batch under way when the process died is sent again as it was.
+		c.ledger.Resend = func(ctx context.Context, feed string, body []byte) error {
+			return o.client.Send(ctx, []client.Item{{Feed: feed, Batch: body}})[0]
+		}
 		o.ledger = ledger.New(c.ledger)
+		c.client.BeforeSend = func(ctx context.Context, feed string, batches []client.SentBatch) error {
+			lb := make([]ledger.Batch, len(batches))
+			for i, b := range batches {
+				lb[i] = ledger.Batch{SourceRequestID: b.SourceRequestID, Body: b.Body, IDs: b.Keys}
+			}
+			o.ledger.Intend(ctx, feed, lb)
+			return nil
+		}
 	}
+	if o.client, err = client.New(c.client); err != nil {
+		return nil, err
+	}
+	o.queue = client.NewQueue(o.client, c.queue)
 	return o, nil
 }
 
@@ -645,27 +657,29 @@ func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) e
 			fail(i, fmt.Errorf("mparticle %s: message %d: %w", client.ReasonInvalidBatch, i, err))
 			continue
 		}
-		items = append(items, client.Item{Feed: o.resolveFeed(feed), Batch: raw})
-		index = append(index, i)
+		item := client.Item{Feed: o.resolveFeed(feed), Batch: raw}
 		if o.ledger != nil {
 			id, err := batch.TryInterpolatedString(i, o.conf.ledgerKey)
 			if err != nil {
 				id = "" // sent without the ledger rather than not at all
 			}
 			ids = append(ids, id)
+			item.Key = id
 		}
+		items = append(items, item)
+		index = append(index, i)
 	}
 
 	var errs []error
 	if o.ledger == nil {
 		errs = o.queue.Send(ctx, items)
 	} else {
-		errs = o.ledger.Deliver(ctx, ids, func(idx []int) []error {
+		errs = o.ledger.Deliver(ctx, ids, func(idx []int, accepted func(j int)) []error {
 			sub := make([]client.Item, len(idx))
 			for j, k := range idx {
 				sub[j] = items[k]
 			}
-			return o.queue.Send(ctx, sub)
+			return o.queue.SendNotify(ctx, sub, accepted)
 		})
 	}
 	for k, err := range errs {
@@ -826,23 +840,23 @@ type mpOutputLedgerStore struct {
 	cache string
 }
 
-// Has implements ledger.Store.
-func (s mpOutputLedgerStore) Has(ctx context.Context, key string) (found bool, err error) {
+// Get implements ledger.Store.
+func (s mpOutputLedgerStore) Get(ctx context.Context, key string) (value []byte, found bool, err error) {
 	if aerr := s.mgr.AccessCache(ctx, s.cache, func(c service.Cache) {
-		_, err = c.Get(ctx, key)
+		value, err = c.Get(ctx, key)
 	}); aerr != nil {
-		return false, aerr
+		return nil, false, aerr
 	}
 	if errors.Is(err, service.ErrKeyNotFound) {
-		return false, nil
+		return nil, false, nil
 	}
-	return err == nil, err
+	return value, err == nil, err
 }
 
 // Put implements ledger.Store.
-func (s mpOutputLedgerStore) Put(ctx context.Context, key string, ttl time.Duration) (err error) {
+func (s mpOutputLedgerStore) Put(ctx context.Context, key string, value []byte, ttl time.Duration) (err error) {
 	if aerr := s.mgr.AccessCache(ctx, s.cache, func(c service.Cache) {
-		err = c.Set(ctx, key, []byte{'1'}, &ttl)
+		err = c.Set(ctx, key, value, &ttl)
 	}); aerr != nil {
 		return aerr
 	}

@@ -783,10 +783,26 @@ func TestMPOutputLedgerDeliversEachEventOnce(t *testing.T) {
 			t.Fatalf("after run %d the emulator holds %v, want %v once each", run, got, want)
 		}
 	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 2 {
-		t.Errorf("the ledger holds %d ids, want 2", len(entries))
+	if n := mpOutputTestDeliveredKeys(t, dir); n != 2 {
+		t.Errorf("the ledger holds %d delivered ids, want 2", n)
 	}
+}
+
+// mpOutputTestDeliveredKeys counts the ids a file-cache ledger records as
+// delivered (besides them it keeps batches under way).
+func mpOutputTestDeliveredKeys(t *testing.T, dir string) int {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if b, _ := os.ReadFile(filepath.Join(dir, e.Name())); string(b) == "d" {
+			n++
+		}
+	}
+	return n
 }
 
 func TestMPOutputLedgerRecordsOnlyAccepted(t *testing.T) {
@@ -804,7 +820,7 @@ func TestMPOutputLedgerRecordsOnlyAccepted(t *testing.T) {
 	if len(captured) != 1 {
 		t.Fatalf("dead-lettered %d, want the refused message", len(captured))
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+	if mpOutputTestDeliveredKeys(t, dir) != 0 {
 		t.Fatalf("a refused event was recorded as delivered")
 	}
 	srv.SetFaults(emulator.Faults{})

@@ -21,6 +21,22 @@ import (
 type Item struct {
 	Feed  string
 	Batch []byte
+	// Key is the caller's name for the item (its event id), handed to
+	// Config.BeforeSend; the client does not read it.
+	Key string
+}
+
+// SentBatch is one packed batch about to be sent, for Config.BeforeSend.
+type SentBatch struct {
+	// SourceRequestID is the batch's deterministic id: a batch of the same
+	// events gets it again, and mParticle deduplicates on it.
+	SourceRequestID string
+	// Historical is true for the /bulkevents/historical endpoint.
+	Historical bool
+	// Body is the batch's JSON. It is only valid during the call.
+	Body []byte
+	// Keys are the Keys of the items packed into it.
+	Keys []string
 }
 
 // Credentials are one feed input's server-to-server key and secret.
@@ -120,6 +136,11 @@ type Config struct {
 	Logger  Logger
 	// Limits default to mParticle's.
 	Limits Limits
+	// BeforeSend, when set, is called with the batches of a request before
+	// it is first sent (not before retries, which send the same batches).
+	// An error is logged and the request goes anyway. The ledger uses it
+	// to remember what was under way when a process dies.
+	BeforeSend func(ctx context.Context, feed string, batches []SentBatch) error
 	// Now tells the age of events; defaults to time.Now. Tests set it to
 	// make the historical split deterministic.
 	Now func() time.Time
@@ -363,7 +384,7 @@ func (c *Client) send(ctx context.Context, items []Item, hold bool) []error {
 	plans := p.pack(c, items, errs)
 
 	if len(plans) == 1 {
-		c.deliverFeed(ctx, plans[0], errs, hold)
+		c.deliverFeed(ctx, plans[0], items, errs, hold)
 		return errs
 	}
 	var wg sync.WaitGroup
@@ -371,7 +392,7 @@ func (c *Client) send(ctx context.Context, items []Item, hold bool) []error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.deliverFeed(ctx, plan, errs, hold)
+			c.deliverFeed(ctx, plan, items, errs, hold)
 		}()
 	}
 	wg.Wait()

@@ -22,7 +22,7 @@ const (
 // deliverFeed sends one feed's requests in order. With hold false, a feed
 // in a 403 outage whose next attempt is not due fails its items at once as
 // ReasonFeedPaused rather than waiting.
-func (c *Client) deliverFeed(ctx context.Context, plan *feedPlan, errs []error, hold bool) {
+func (c *Client) deliverFeed(ctx context.Context, plan *feedPlan, items []Item, errs []error, hold bool) {
 	for _, r := range plan.requests {
 		if !hold {
 			if since, paused := plan.feed.pausedSince(time.Now()); paused {
@@ -30,7 +30,25 @@ func (c *Client) deliverFeed(ctx context.Context, plan *feedPlan, errs []error, 
 				continue
 			}
 		}
+		if c.cfg.BeforeSend != nil && c.dry == nil {
+			c.beforeSend(ctx, plan.feed.name, r, items)
+		}
 		c.deliver(ctx, plan.feed, r, errs, hold)
+	}
+}
+
+// beforeSend tells Config.BeforeSend what request r carries.
+func (c *Client) beforeSend(ctx context.Context, feed string, r *request, items []Item) {
+	batches := make([]SentBatch, len(r.batches))
+	for b, ref := range r.batches {
+		keys := make([]string, len(ref.items))
+		for k, i := range ref.items {
+			keys[k] = items[i].Key
+		}
+		batches[b] = SentBatch{SourceRequestID: r.sourceRequestID(b), Historical: r.hist, Body: r.body[ref.start:ref.end], Keys: keys}
+	}
+	if err := c.cfg.BeforeSend(ctx, feed, batches); err != nil {
+		c.log.Warnf("mparticle feed %s: before sending %d batches: %v", feed, len(batches), err)
 	}
 }
 

@@ -113,7 +113,7 @@ func TestEmulatorAccepted(t *testing.T) {
 		items, ids = append(items, it...), append(ids, id...)
 	}
 	// Several events of one user: they must share one batch.
-	items = append(items, Item{"ios", testBatch("multi", nowMS(time.Minute), eventID(900), eventID(901), eventID(902))})
+	items = append(items, Item{Feed: "ios", Batch: testBatch("multi", nowMS(time.Minute), eventID(900), eventID(901), eventID(902))})
 	ids = append(ids, []string{eventID(900), eventID(901), eventID(902)})
 
 	errs := c.Send(context.Background(), items)
@@ -393,7 +393,7 @@ func TestEmulatorEverythingAtOnce(t *testing.T) {
 				evs[k] = eventID(w*10000 + u*10 + k)
 			}
 			feed := []string{"ios", "android", "web", "unbound"}[(w+u)%4]
-			items = append(items, Item{feed, testBatch(fmt.Sprintf("u%d", u%20), nowMS(time.Minute), evs...)})
+			items = append(items, Item{Feed: feed, Batch: testBatch(fmt.Sprintf("u%d", u%20), nowMS(time.Minute), evs...)})
 			ids = append(ids, evs)
 		}
 		wg.Add(1)

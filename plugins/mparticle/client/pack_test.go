@@ -80,7 +80,7 @@ func TestPackEnvelopeKeyOrderDoesNotMatter(t *testing.T) {
 	b := `{"events":[{"event_type":"uninstall","data":{"source_message_id":"` + eventID(2) + `"}}], "schema_version":2 ,"user_identities":{"customer_id":"u"},"environment":"production"}`
 	// A different user_identities value (even by whitespace) is another envelope.
 	d := `{"environment":"production","schema_version":2,"user_identities":{ "customer_id":"u"},"events":[{"event_type":"uninstall","data":{"source_message_id":"` + eventID(3) + `"}}]}`
-	plans, errs := packItems(t, c, []Item{{"web", []byte(a)}, {"web", []byte(b)}, {"web", []byte(d)}})
+	plans, errs := packItems(t, c, []Item{{Feed: "web", Batch: []byte(a)}, {Feed: "web", Batch: []byte(b)}, {Feed: "web", Batch: []byte(d)}})
 	if errs[0] != nil || errs[1] != nil || errs[2] != nil {
 		t.Fatalf("errors: %v", errs)
 	}
@@ -104,9 +104,9 @@ func TestSourceRequestIDIsDeterministic(t *testing.T) {
 		}
 		return plans[0].requests[0].sourceRequestID(0)
 	}
-	x := Item{"ios", testBatch("u", recentMS, eventID(1))}
-	y := Item{"ios", testBatch("u", recentMS, eventID(2))}
-	z := Item{"ios", testBatch("u", recentMS, eventID(3))}
+	x := Item{Feed: "ios", Batch: testBatch("u", recentMS, eventID(1))}
+	y := Item{Feed: "ios", Batch: testBatch("u", recentMS, eventID(2))}
+	z := Item{Feed: "ios", Batch: testBatch("u", recentMS, eventID(3))}
 	first := srid(x, y, z)
 	if again := srid(x, y, z); again != first {
 		t.Errorf("same items, different ids: %s, %s", first, again)
@@ -145,7 +145,7 @@ func TestPackLimits(t *testing.T) {
 		if u%2 == 0 {
 			feed = "android"
 		}
-		items = append(items, Item{feed, b})
+		items = append(items, Item{Feed: feed, Batch: b})
 	}
 	plans, errs := packItems(t, c, items)
 	for i, err := range errs {
@@ -207,7 +207,7 @@ func TestPackSmallLimitsAreExact(t *testing.T) {
 	})
 	var items []Item
 	for i := 1; i <= 7; i++ {
-		items = append(items, Item{"ios", testBatch("u", recentMS, eventID(i))})
+		items = append(items, Item{Feed: "ios", Batch: testBatch("u", recentMS, eventID(i))})
 	}
 	plans, _ := packItems(t, c, items)
 	var shape [][]int
@@ -226,7 +226,7 @@ func TestPackSmallLimitsAreExact(t *testing.T) {
 func TestPackByteLimitIsExact(t *testing.T) {
 	// A batch limit of exactly the size of a two-item batch must hold two
 	// items, and one byte less must not.
-	item := func(n int) Item { return Item{"ios", testBatch("u", recentMS, eventID(n))} }
+	item := func(n int) Item { return Item{Feed: "ios", Batch: testBatch("u", recentMS, eventID(n))} }
 	c, _, _ := newTestClient(t, "http://127.0.0.1:1/v2", nil)
 	plans, _ := packItems(t, c, []Item{item(1), item(2)})
 	b := plans[0].requests[0].batches[0]
@@ -265,23 +265,23 @@ func TestPackRejectsItemsThatCanNeverBeSent(t *testing.T) {
 		item   Item
 		reason string
 	}{
-		{"unknown feed", Item{"tvos", testBatch("u", recentMS, eventID(1))}, ReasonFeedNotConfigured},
-		{"empty feed", Item{"", testBatch("u", recentMS, eventID(1))}, ReasonFeedNotConfigured},
-		{"not JSON", Item{"ios", []byte(`{"events":[`)}, ReasonInvalidBatch},
-		{"not an object", Item{"ios", []byte(`[{"events":[]}]`)}, ReasonInvalidBatch},
-		{"no events", Item{"ios", []byte(`{"environment":"production"}`)}, ReasonInvalidBatch},
-		{"events not an array", Item{"ios", []byte(`{"events":{}}`)}, ReasonInvalidBatch},
-		{"empty events", Item{"ios", []byte(`{"events":[]}`)}, ReasonInvalidBatch},
-		{"event not an object", Item{"ios", []byte(`{"events":[1]}`)}, ReasonInvalidBatch},
-		{"duplicate key", Item{"ios", []byte(`{"environment":"production","environment":"development","events":[{}]}`)}, ReasonInvalidBatch},
-		{"duplicate events", Item{"ios", []byte(`{"events":[{}],"events":[{}]}`)}, ReasonInvalidBatch},
-		{"101 events", Item{"ios", testBatch("u", recentMS, many...)}, ReasonTooLarge},
-		{"130 KB", Item{"ios", huge}, ReasonTooLarge},
+		{"unknown feed", Item{Feed: "tvos", Batch: testBatch("u", recentMS, eventID(1))}, ReasonFeedNotConfigured},
+		{"empty feed", Item{Feed: "", Batch: testBatch("u", recentMS, eventID(1))}, ReasonFeedNotConfigured},
+		{"not JSON", Item{Feed: "ios", Batch: []byte(`{"events":[`)}, ReasonInvalidBatch},
+		{"not an object", Item{Feed: "ios", Batch: []byte(`[{"events":[]}]`)}, ReasonInvalidBatch},
+		{"no events", Item{Feed: "ios", Batch: []byte(`{"environment":"production"}`)}, ReasonInvalidBatch},
+		{"events not an array", Item{Feed: "ios", Batch: []byte(`{"events":{}}`)}, ReasonInvalidBatch},
+		{"empty events", Item{Feed: "ios", Batch: []byte(`{"events":[]}`)}, ReasonInvalidBatch},
+		{"event not an object", Item{Feed: "ios", Batch: []byte(`{"events":[1]}`)}, ReasonInvalidBatch},
+		{"duplicate key", Item{Feed: "ios", Batch: []byte(`{"environment":"production","environment":"development","events":[{}]}`)}, ReasonInvalidBatch},
+		{"duplicate events", Item{Feed: "ios", Batch: []byte(`{"events":[{}],"events":[{}]}`)}, ReasonInvalidBatch},
+		{"101 events", Item{Feed: "ios", Batch: testBatch("u", recentMS, many...)}, ReasonTooLarge},
+		{"130 KB", Item{Feed: "ios", Batch: huge}, ReasonTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, m, _ := newTestClient(t, "http://127.0.0.1:1/v2", nil)
-			good := Item{"ios", testBatch("v", recentMS, eventID(999))}
+			good := Item{Feed: "ios", Batch: testBatch("v", recentMS, eventID(999))}
 			plans, errs := packItems(t, c, []Item{tt.item, good})
 			if Reason(errs[0]) != tt.reason {
 				t.Fatalf("reason %q (%v), want %q", Reason(errs[0]), errs[0], tt.reason)
@@ -320,7 +320,7 @@ func TestPackHistoricalSplit(t *testing.T) {
 			c, _, _ := newTestClient(t, "http://127.0.0.1:1/v2", func(cfg *Config) { cfg.Historical = tt.historical })
 			var items []Item
 			for i, ts := range tt.ts {
-				items = append(items, Item{"web", testBatch("u", ts, eventID(i))})
+				items = append(items, Item{Feed: "web", Batch: testBatch("u", ts, eventID(i))})
 			}
 			plans, _ := packItems(t, c, items)
 			var hist []bool
@@ -346,7 +346,7 @@ func TestPackHistoricalSplit(t *testing.T) {
 	c, _, _ := newTestClient(t, "http://127.0.0.1:1/v2", nil)
 	mixed := bytes.Replace(testBatch("u", oldMS, eventID(1), eventID(2)),
 		[]byte(fmt.Sprint(oldMS)), []byte(fmt.Sprint(recentMS)), 1)
-	plans, _ := packItems(t, c, []Item{{"web", mixed}})
+	plans, _ := packItems(t, c, []Item{{Feed: "web", Batch: mixed}})
 	if plans[0].requests[0].hist {
 		t.Error("an item with a recent event went to the historical endpoint")
 	}
@@ -355,7 +355,7 @@ func TestPackHistoricalSplit(t *testing.T) {
 func TestPackEnvironmentOverride(t *testing.T) {
 	c, _, _ := newTestClient(t, "http://127.0.0.1:1/v2", func(cfg *Config) { cfg.Environment = "development" })
 	without := []byte(`{"schema_version":2,"events":[{"event_type":"uninstall","data":{"source_message_id":"` + eventID(2) + `"}}]}`)
-	plans, errs := packItems(t, c, []Item{{"ios", testBatch("u", recentMS, eventID(1))}, {"ios", without}})
+	plans, errs := packItems(t, c, []Item{{Feed: "ios", Batch: testBatch("u", recentMS, eventID(1))}, {Feed: "ios", Batch: without}})
 	if errs[0] != nil || errs[1] != nil {
 		t.Fatal(errs)
 	}

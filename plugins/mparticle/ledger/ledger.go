@@ -9,13 +9,22 @@
 // would lose the event if the send then failed), and it never stops delivery:
 // a store that fails or is slow makes it send anyway and count the fault.
 //
+// A process can die after mParticle accepted a batch and before the ids are
+// recorded. So each batch is recorded (Intend) before it is sent, and its ids
+// as under way in it; the next process that meets one of those ids sends the
+// very same batch again: mParticle drops it if it had arrived, by its
+// source_request_id. A new batch holding some of the same events would not be
+// recognised.
+//
 // The store is any key-value store with expiry; the mparticle output
 // (plugins/components/mparticle/output_mparticle.go) adapts a Benthos cache
 // resource, Redis when several instances share the work.
 package ledger
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"sort"
 	"sync"
@@ -24,10 +33,37 @@ import (
 
 // Store keeps recorded ids. Benthos cache resources fit it.
 type Store interface {
-	// Has reports whether key is recorded.
-	Has(ctx context.Context, key string) (bool, error)
-	// Put records key for ttl.
-	Put(ctx context.Context, key string, ttl time.Duration) error
+	// Get returns the value of key; found is false when there is none.
+	Get(ctx context.Context, key string) (value []byte, found bool, err error)
+	// Put sets key to value for ttl.
+	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
+}
+
+// The values of an id's key: delivered, or under way in a batch (the prefix
+// and the batch's source_request_id).
+var (
+	valueDelivered = []byte("d")
+	pendingPrefix  = "p:"
+)
+
+// batchKey is the key of a batch record under the ledger's prefix.
+const batchKey = "batch_"
+
+// Batch is one packed batch about to be sent: its source_request_id, JSON
+// and the ids of its events.
+type Batch struct {
+	SourceRequestID string
+	Body            []byte
+	IDs             []string
+}
+
+// batchRecord is what Intend stores of a batch, so that a process that died
+// while it was under way can send the very same batch again: mParticle
+// deduplicates it by its source_request_id if it had arrived.
+type batchRecord struct {
+	Feed string          `json:"feed"`
+	IDs  []string        `json:"ids"`
+	Body json.RawMessage `json:"body"`
 }
 
 // Metrics counts what the ledger did.
@@ -59,6 +95,10 @@ type Config struct {
 	Timeout time.Duration
 	// Metrics defaults to none.
 	Metrics Metrics
+	// Resend sends a batch recorded by Intend again, as it is, on its
+	// feed; nil when batches are not recorded. It returns nil once
+	// mParticle accepted it.
+	Resend func(ctx context.Context, feed string, body []byte) error
 }
 
 // Ledger coordinates the senders of one process and remembers accepted ids
@@ -116,17 +156,20 @@ const (
 type Claim struct {
 	Decisions []Decision
 	// First[i] is the index of the earlier occurrence for SameAs.
-	First []int
-	ids   []string
-	l     *Ledger
-	own   map[string]*flight
+	First    []int
+	ids      []string
+	l        *Ledger
+	mu       sync.Mutex
+	own      map[string]*flight
+	recorded map[string]bool // Send ids recorded by Accepted already
 }
 
 // Claim decides for each id whether to send it, without waiting for other
 // callers (an id another caller is sending now is Busy). Every Send decision
 // must be settled with Claim.Settle, whatever happens.
 func (l *Ledger) Claim(ctx context.Context, ids []string) *Claim {
-	c := &Claim{Decisions: make([]Decision, len(ids)), First: make([]int, len(ids)), ids: ids, l: l, own: map[string]*flight{}}
+	c := &Claim{Decisions: make([]Decision, len(ids)), First: make([]int, len(ids)), ids: ids, l: l,
+		own: map[string]*flight{}, recorded: map[string]bool{}}
 	firstAt := make(map[string]int, len(ids))
 	for i, id := range ids {
 		c.First[i] = -1
@@ -161,16 +204,63 @@ func (l *Ledger) claimOne(ctx context.Context, c *Claim, id string) Decision {
 	l.inflight[id] = f
 	l.mu.Unlock()
 
-	has, err := l.has(ctx, id)
+	value, found, err := l.get(ctx, id)
 	if err != nil {
 		l.cfg.Metrics.StoreError("get")
 	}
-	if has {
+	if found && (bytes.Equal(value, valueDelivered) || l.recover(ctx, value)) {
 		l.finish(id, f, true)
 		return Duplicate
 	}
 	c.own[id] = f
 	return Send
+}
+
+// recover handles an id that was under way in a batch when a process died:
+// it sends that batch again, unchanged, and records its ids as delivered.
+// False when there is no such record or the batch cannot be sent now; the
+// caller then sends the event as usual.
+func (l *Ledger) recover(ctx context.Context, value []byte) bool {
+	srid, ok := bytes.CutPrefix(value, []byte(pendingPrefix))
+	if !ok || l.cfg.Resend == nil {
+		return false
+	}
+	raw, found, err := l.get(ctx, batchKey+string(srid))
+	if err != nil {
+		l.cfg.Metrics.StoreError("get")
+	}
+	var rec batchRecord
+	if !found || json.Unmarshal(raw, &rec) != nil {
+		return false
+	}
+	if err := l.cfg.Resend(ctx, rec.Feed, rec.Body); err != nil {
+		return false
+	}
+	for _, id := range rec.IDs {
+		l.put(ctx, id, valueDelivered)
+	}
+	return true
+}
+
+// Intend records batches about to be sent on feed: each of their ids as
+// under way in its batch, and each batch whole. Should the process die
+// before the ids are recorded as delivered, the next Claim of one of them
+// sends the same batch again (see recover) instead of a new one holding
+// some of its events: mParticle deduplicates only identical batches.
+func (l *Ledger) Intend(ctx context.Context, feed string, batches []Batch) {
+	for _, b := range batches {
+		rec, err := json.Marshal(batchRecord{Feed: feed, IDs: b.IDs, Body: b.Body})
+		if err != nil {
+			continue // a body that is not JSON is refused by mParticle anyway
+		}
+		l.put(ctx, batchKey+b.SourceRequestID, rec)
+		pending := []byte(pendingPrefix + b.SourceRequestID)
+		for _, id := range b.IDs {
+			if id != "" {
+				l.put(ctx, id, pending)
+			}
+		}
+	}
 }
 
 // Wait blocks until none of ids is being sent by another caller, or ctx
@@ -192,10 +282,10 @@ func (l *Ledger) Wait(ctx context.Context, ids []string) error {
 	return nil
 }
 
-func (l *Ledger) has(ctx context.Context, id string) (bool, error) {
+func (l *Ledger) get(ctx context.Context, key string) ([]byte, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
-	return l.cfg.Store.Has(ctx, l.cfg.Prefix+id)
+	return l.cfg.Store.Get(ctx, l.cfg.Prefix+key)
 }
 
 func (l *Ledger) finish(id string, f *flight, delivered bool) {
@@ -208,10 +298,40 @@ func (l *Ledger) finish(id string, f *flight, delivered bool) {
 	close(f.done)
 }
 
+// Accepted records ids[i], a Send decision, as delivered at once: the caller
+// learnt that mParticle accepted it while its other events are still under
+// way, and a crash between the two must not send it again. Safe for
+// concurrent use.
+func (c *Claim) Accepted(ctx context.Context, i int) {
+	if c.Decisions[i] != Send {
+		return
+	}
+	id := c.ids[i]
+	c.mu.Lock()
+	_, own := c.own[id]
+	done := c.recorded[id]
+	c.recorded[id] = true
+	c.mu.Unlock()
+	if own && !done {
+		c.l.put(ctx, id, valueDelivered)
+	}
+}
+
+func (l *Ledger) put(ctx context.Context, key string, value []byte) {
+	pctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	defer cancel()
+	if err := l.cfg.Store.Put(pctx, l.cfg.Prefix+key, value, l.cfg.Retention); err != nil {
+		l.cfg.Metrics.StoreError("set")
+	}
+}
+
 // Settle reports the outcome of the Send decisions: delivered[i] for ids[i]
-// (entries of other decisions are ignored). Delivered ids are recorded before
-// anyone waiting for them learns the outcome.
+// (entries of other decisions are ignored). Delivered ids are recorded (if
+// Accepted did not already) before anyone waiting for them learns the
+// outcome.
 func (c *Claim) Settle(ctx context.Context, delivered []bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for i, id := range c.ids {
 		if c.Decisions[i] != Send {
 			continue
@@ -220,12 +340,9 @@ func (c *Claim) Settle(ctx context.Context, delivered []bool) {
 		if !ok {
 			continue // sent without a claim (the wait was cut short)
 		}
-		if delivered[i] {
-			pctx, cancel := context.WithTimeout(ctx, c.l.cfg.Timeout)
-			if err := c.l.cfg.Store.Put(pctx, c.l.cfg.Prefix+id, c.l.cfg.Retention); err != nil {
-				c.l.cfg.Metrics.StoreError("set")
-			}
-			cancel()
+		if delivered[i] && !c.recorded[id] {
+			c.l.put(ctx, id, valueDelivered)
+			c.recorded[id] = true
 		}
 		c.l.finish(id, f, delivered[i])
 		delete(c.own, id)
@@ -239,11 +356,12 @@ var ErrDuplicate = errors.New("ledger: event already delivered")
 // Deliver sends the events the ledger does not know as delivered: ids[i] is
 // the id of event i ("" for an event it does not track), and send sends the
 // events at the given indexes, returning one error per index (nil when
-// mParticle accepted it). It returns one outcome per event: nil (delivered
+// mParticle accepted it); it may call accepted(j) as soon as the j-th of
+// them is accepted, so that it is recorded at once. It returns one outcome per event: nil (delivered
 // now), ErrDuplicate (not sent: already delivered), or send's error.
 // Events another caller is sending now are waited for, after this call's
 // own sends are settled, and sent if that other send failed.
-func (l *Ledger) Deliver(ctx context.Context, ids []string, send func(idx []int) []error) []error {
+func (l *Ledger) Deliver(ctx context.Context, ids []string, send func(idx []int, accepted func(j int)) []error) []error {
 	out := make([]error, len(ids))
 	pending := make([]int, len(ids))
 	for i := range pending {
@@ -272,7 +390,8 @@ func (l *Ledger) Deliver(ctx context.Context, ids []string, send func(idx []int)
 		}
 		delivered := make([]bool, len(sub))
 		if len(idx) > 0 {
-			for j, err := range send(idx) {
+			accepted := func(j int) { c.Accepted(ctx, toSend[j]) }
+			for j, err := range send(idx, accepted) {
 				out[idx[j]] = err
 				delivered[toSend[j]] = err == nil
 			}

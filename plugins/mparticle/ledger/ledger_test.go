@@ -14,29 +14,33 @@ import (
 type memStore struct {
 	mu    sync.Mutex
 	keys  map[string]time.Duration
+	vals  map[string][]byte
 	fail  atomic.Bool
 	delay time.Duration
 }
 
-func newMemStore() *memStore { return &memStore{keys: map[string]time.Duration{}} }
+func newMemStore() *memStore {
+	return &memStore{keys: map[string]time.Duration{}, vals: map[string][]byte{}}
+}
 
-func (s *memStore) Has(ctx context.Context, key string) (bool, error) {
+func (s *memStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if err := s.wait(ctx); err != nil {
-		return false, err
+		return nil, false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.keys[key]
-	return ok, nil
+	v, ok := s.vals[key]
+	return v, ok, nil
 }
 
-func (s *memStore) Put(ctx context.Context, key string, ttl time.Duration) error {
+func (s *memStore) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := s.wait(ctx); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys[key] = ttl
+	s.vals[key] = append([]byte(nil), value...)
 	return nil
 }
 
@@ -71,8 +75,8 @@ type sender struct {
 	fail func(id string) error
 }
 
-func (s *sender) send(ids []string) func([]int) []error {
-	return func(idx []int) []error {
+func (s *sender) send(ids []string) func([]int, func(int)) []error {
+	return func(idx []int, accepted func(int)) []error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		errs := make([]error, len(idx))
@@ -83,6 +87,7 @@ func (s *sender) send(ids []string) func([]int) []error {
 				}
 			}
 			s.sent[ids[i]]++
+			accepted(j)
 		}
 		return errs
 	}
@@ -178,7 +183,7 @@ func TestDeliverConcurrentCallersNeverSendAnIDTwiceNorDeadlock(t *testing.T) {
 }
 
 func TestDeliverWithAFailingOrSlowStoreStillDelivers(t *testing.T) {
-	for name, store := range map[string]*memStore{"failing": newMemStore(), "slow": {keys: map[string]time.Duration{}, delay: time.Hour}} {
+	for name, store := range map[string]*memStore{"failing": newMemStore(), "slow": {keys: map[string]time.Duration{}, vals: map[string][]byte{}, delay: time.Hour}} {
 		t.Run(name, func(t *testing.T) {
 			if name == "failing" {
 				store.fail.Store(true)
@@ -216,5 +221,45 @@ func BenchmarkDeliverMemStore(b *testing.B) {
 			ids[i] = fmt.Sprintf("%d-%d", n, i)
 		}
 		l.Deliver(context.Background(), ids, s.send(ids))
+	}
+}
+
+func TestAfterACrashTheBatchUnderWayIsSentAgainUnchanged(t *testing.T) {
+	// A process recorded a batch of a and b as under way, then died before
+	// learning that mParticle accepted it. The next process, meeting a,
+	// sends that very batch again (mParticle deduplicates it by its
+	// source_request_id) rather than a new batch holding a, and counts a
+	// and then b as delivered.
+	store := newMemStore()
+	New(Config{Store: store}).Intend(context.Background(), "ios", []Batch{{SourceRequestID: "srid-1", Body: []byte(`{"events":["a","b"]}`), IDs: []string{"a", "b"}}})
+
+	var resent []string
+	l := New(Config{Store: store, Resend: func(_ context.Context, feed string, body []byte) error {
+		resent = append(resent, feed+" "+string(body))
+		return nil
+	}})
+	s := &sender{sent: map[string]int{}}
+	ids := []string{"a", "c"}
+	out := l.Deliver(context.Background(), ids, s.send(ids))
+	if out[0] != ErrDuplicate || out[1] != nil || s.sent["a"] != 0 || s.sent["c"] != 1 {
+		t.Fatalf("outcomes %v, sent %v: want a recovered (not sent anew) and c sent", out, s.sent)
+	}
+	if len(resent) != 1 || resent[0] != `ios {"events":["a","b"]}` {
+		t.Fatalf("resent %q, want the recorded batch once", resent)
+	}
+	ids = []string{"b"}
+	if out := l.Deliver(context.Background(), ids, s.send(ids)); out[0] != ErrDuplicate || len(resent) != 1 {
+		t.Fatalf("b: %v, resent %d times: want a duplicate without another resend", out, len(resent))
+	}
+}
+
+func TestARecordedBatchThatCannotBeResentIsSentAsUsual(t *testing.T) {
+	store := newMemStore()
+	New(Config{Store: store}).Intend(context.Background(), "ios", []Batch{{SourceRequestID: "srid-2", Body: []byte(`{}`), IDs: []string{"a"}}})
+	l := New(Config{Store: store, Resend: func(context.Context, string, []byte) error { return errors.New("feed paused") }})
+	s := &sender{sent: map[string]int{}}
+	ids := []string{"a"}
+	if out := l.Deliver(context.Background(), ids, s.send(ids)); out[0] != nil || s.sent["a"] != 1 {
+		t.Fatalf("outcome %v, sent %v: want a sent as usual", out, s.sent)
 	}
 }
