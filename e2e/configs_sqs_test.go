@@ -351,7 +351,7 @@ func TestConfigS3SQS(t *testing.T) {
 			takenOver = append(takenOver, k)
 		}
 	}
-	if per[midObject] == nil || len(per[midObject]) < 2 {
+	if len(per[midObject]) < 2 {
 		t.Errorf("the object killed in the middle (%s) was not completed by another instance: %v", midObject, per[midObject])
 	}
 	for i, n := range objectsBy {

@@ -68,15 +68,6 @@ func startPipeline(t *testing.T, config string) (wait func() string) {
 	}
 }
 
-// feedEvents counts the events the emulator accepted per feed.
-func feedEvents(emu *emulator.Server) map[string]int {
-	out := map[string]int{}
-	for feed, c := range emu.Stats().Feeds {
-		out[feed] = c.Events
-	}
-	return out
-}
-
 func TestForbiddenFeedDoesNotStallTheOthers(t *testing.T) {
 	// android answers 403 for the first 15 s of the run; max_in_flight is 2.
 	// The other feeds must be delivered in full while android is refused,

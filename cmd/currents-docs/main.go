@@ -44,6 +44,7 @@ var guides = [][2]string{
 	{"cutover.md", "Cutover from Braze's hosted connector without double counting"},
 	{"scale-out-sqs.md", "Scale-out on S3 notifications through SQS"},
 	{"operating.md", "Operating it: metrics, replays, dead letter, resuming, sharding, upgrading"},
+	{"generator.md", "The test-export generator and its realistic profile"},
 }
 
 // bloblangMethods are this project's Bloblang methods; the global Bloblang

@@ -2,6 +2,9 @@
 // Braze's exact key layout, for tests, benchmarks and demos.
 //
 //	currents-gen -out ./export -events 100000 -users 5000 -hours 24 -codec snappy
+//	currents-gen -out ./export -profile realistic -events 100000 -hours 2   # message chains, sessions, duplicates
+//
+// See docs/generator.md for the profiles.
 package main
 
 import (
@@ -43,6 +46,8 @@ func run(args []string) error {
 		prefix    = fs.String("prefix", "currents", "key prefix")
 		anon      = fs.Float64("anonymous", 0.1, "share of users without external_user_id (negative: none)")
 		manifest  = fs.String("manifest", "", "also write a JSON manifest of the objects to this file")
+		profile   = fs.String("profile", "default", "default (independent events) or realistic (campaign and canvas chains, sessions of active users, Braze's duplicates; see docs/generator.md)")
+		dups      = fs.Float64("duplicates", 0.01, "realistic profile: share of events Braze writes twice, same id, in another file (negative: none)")
 		list      = fs.Bool("list-types", false, "print the built-in event types and exit")
 	)
 	fs.Usage = func() {
@@ -72,6 +77,7 @@ func run(args []string) error {
 		Prefix: *prefix, EventTypes: selected, Events: *events, Users: *users, Start: startTime, Hours: *hours,
 		Codec: *codec, Layout: gen.Layout(*layout), CorruptFiles: *corrupt, Seed: *seed,
 		BlockEvents: *blockEvts, FileEvents: *fileEvts, NoExternalIDShare: *anon,
+		Profile: *profile, DuplicateShare: *dups,
 	}
 	if *older != "" {
 		cfg.OlderSchema = strings.Split(*older, ",")
@@ -100,8 +106,8 @@ func run(args []string) error {
 			bad++
 		}
 	}
-	fmt.Fprintf(os.Stderr, "currents-gen: wrote %d objects (%d corrupt), %d events (%d decodable) of %d types under %s\n",
-		len(m.Objects), bad, m.Events(), m.GoodEvents(), len(selected), *out)
+	fmt.Fprintf(os.Stderr, "currents-gen: wrote %d objects (%d corrupt), %d events (%d decodable, %d duplicates) of %d types under %s\n",
+		len(m.Objects), bad, m.Events(), m.GoodEvents(), m.Duplicates(), len(selected), *out)
 	return nil
 }
 

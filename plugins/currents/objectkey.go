@@ -104,7 +104,7 @@ func (k *ObjectKey) parseFileName(file string) error {
 	}
 	name, ok := strings.CutPrefix(parts[0], "dataexport.")
 	if !ok {
-		return errors.New("file name does not start with dataexport.")
+		return errors.New("file name does not start with \"dataexport.\"")
 	}
 	head, id, ok := strings.Cut(name, ".integration.")
 	if !ok || id == "" {

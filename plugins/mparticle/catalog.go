@@ -33,8 +33,9 @@ const (
 type feedRule uint8
 
 const (
-	// unbound: campaign, canvas, email, SMS, WhatsApp, webhook... events.
-	unbound feedRule = iota
+	// The zero rule, unbound: campaign, canvas, email, SMS, WhatsApp,
+	// webhook... events.
+	_ feedRule = iota
 	// byPlatform: the event's platform field picks the feed.
 	byPlatform
 	// byAppID: the app_id → platform map picks the feed (uninstalls).

@@ -3,6 +3,62 @@
 // that come back again and again, late events, an older schema version for
 // some types and, on request, corrupt files. Output is deterministic for a
 // seed. Tests, benchmarks and the demo's sample tree use it.
+//
+// # Profiles
+//
+// The default profile (Config.Profile "" or ProfileDefault) draws every
+// event on its own: a type from a skewed mix (email and push dominate), a
+// user from a Zipf-like population, a time within a random hour. One user's
+// events are scattered over hours and files at random.
+//
+// The realistic profile (ProfileRealistic, `currents-gen -profile
+// realistic`) draws stories, the way users and Braze produce events, so that
+// one user's events sit in several `event_type=` files of the same `date=`
+// hour, minutes apart — what the mparticle output's grouping window packs
+// into one batch:
+//
+//   - Users: the population of the default profile (Config.Users, default
+//     Events/10; NoExternalIDShare anonymous), each with one device (model,
+//     OS version, ad tracking) that all of the user's events agree on, and
+//     with identity fields (external_user_id, platform, app_id, device_id,
+//     email, phone, …) never null. Activity is Zipf-like (exponent 1.2,
+//     offset users/100): with 2,000 users the most active has about 1.5 % of
+//     the sessions and the top 10 % about 60 %; the top 10 % also open and
+//     click 2.5 times as often.
+//   - Messages (about 60 % of the events): campaign sends and canvas steps
+//     (40 % canvases, which add a canvas Entry) reach an audience of 1 to
+//     min(users/20, 200) distinct users, drawn uniformly, within a minute or
+//     so of a random moment. Per channel (email 45 %, push 30 %, SMS 8 %,
+//     content card 7 %, in-app 5 %, webhook 3 %, WhatsApp 2 % of blasts),
+//     each user's chain unfolds: e.g. email Send → Delivery (seconds; 2 %
+//     Bounce, 1 % SoftBounce instead) → Open (20 %, 50 % for active users;
+//     about 8 minutes later) → Click (30 % of opens, a minute or two later)
+//     → a campaign or canvas Conversion (5 %); push Send → Open (8 %, about
+//     5 minutes); SMS Send → CarrierSend → Delivery → ShortLinkClick. The
+//     events of one chain share campaign or canvas ids, send_id and
+//     dispatch_id.
+//   - Sessions (about 37 %): a user drawn by activity starts a session
+//     (SessionStart; FirstSession for one new user in twenty), sends custom
+//     events (mean 2.5, tens of seconds apart), sometimes a Purchase (12 %),
+//     and ends it (SessionEnd with its duration); start and end share the
+//     session_id.
+//   - Other types (about 3 %, and every selected type at least once):
+//     uninstalls, subscription changes, aborts… at random moments.
+//   - Queueing: Braze queues server-side events within 30 seconds and SDK
+//     events within about a minute, one in fifty hours later; an event goes
+//     into the `date=` hour it was queued in, and files are written in queue
+//     order. Events that would be queued outside [Start, Start+Hours) are
+//     not written (the chain continues in hours not exported).
+//   - Duplicates (DuplicateShare, default 1 %; negative: none): Braze's
+//     at-least-once delivery. The same event — same record, same id — is
+//     written again into another object of the same type, in the same hour
+//     (half of them) or the next one, never the object of the original.
+//     Object.Duplicates and Manifest.Duplicates count the copies.
+//
+// Config.Events counts distinct events; duplicates come on top. Only the
+// selected EventTypes are written; stories whose types are not selected
+// produce nothing, and the budget is filled by the others.
+// docs/generator.md describes both profiles for users of cmd/currents-gen.
 package gen
 
 import (
@@ -58,6 +114,14 @@ type Config struct {
 	// KeepRecords keeps every generated record in the Manifest, so a test can
 	// compare decoded values field by field. Costly for large runs.
 	KeepRecords bool
+	// Profile is how events are drawn: ProfileDefault ("" or "default":
+	// independent events) or ProfileRealistic (stories of users: message
+	// chains, sessions, Braze's duplicates; see the package documentation).
+	Profile string
+	// DuplicateShare (ProfileRealistic only) is the share of events Braze
+	// writes twice: the same record, same id, in another object of the same
+	// or the next hour. Default 0.01; negative means none.
+	DuplicateShare float64
 }
 
 // Object is one written object.
@@ -72,6 +136,9 @@ type Object struct {
 	Older      bool // written with the older writer schema
 	Size       int
 	Records    []map[string]any // when Config.KeepRecords
+	// Duplicates is how many events of the object were already written in
+	// another object (the same id): Braze's re-deliveries (ProfileRealistic).
+	Duplicates int `json:",omitempty"`
 }
 
 // Manifest lists what was written, in write order.
@@ -84,6 +151,16 @@ func (m Manifest) Events() int {
 	n := 0
 	for _, o := range m.Objects {
 		n += o.Events
+	}
+	return n
+}
+
+// Duplicates is the number of events written a second time (Object.Duplicates):
+// Events() - Duplicates() events are distinct.
+func (m Manifest) Duplicates() int {
+	n := 0
+	for _, o := range m.Objects {
+		n += o.Duplicates
 	}
 	return n
 }
@@ -153,6 +230,11 @@ func (c *Config) defaults() error {
 	if c.NoExternalIDShare == 0 {
 		c.NoExternalIDShare = 0.1
 	}
+	switch c.Profile {
+	case "", ProfileDefault, ProfileRealistic:
+	default:
+		return fmt.Errorf("gen: profile %q: want %s or %s", c.Profile, ProfileDefault, ProfileRealistic)
+	}
 	for _, t := range c.EventTypes {
 		if _, ok := catalog.Lookup(t); !ok {
 			return fmt.Errorf("gen: unknown event type %q (see catalog.Names)", t)
@@ -168,6 +250,9 @@ func Generate(cfg Config, sink Sink) (Manifest, error) {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	g := &generator{cfg: cfg, rng: rng, users: newPopulation(rng, cfg.Users, cfg.NoExternalIDShare)}
+	if cfg.Profile == ProfileRealistic {
+		return g.generateRealistic(sink)
+	}
 
 	// Spread events over (type, hour) cells; every type gets at least one
 	// event when there are enough, the rest follow a skewed mix (email and
@@ -268,6 +353,11 @@ func schemaID(t string) int {
 }
 
 func (g *generator) writeObject(c cell, n int, damage string, sink Sink) (Object, error) {
+	return g.encodeObject(c, n, damage, sink, g.record)
+}
+
+// encodeObject writes one object of n events of cell c, each made by record.
+func (g *generator) encodeObject(c cell, n int, damage string, sink Sink, record func(catalog.EventType, time.Time) map[string]any) (Object, error) {
 	t, _ := catalog.Lookup(c.eventType)
 	obj := Object{EventType: c.eventType, Events: n, Corrupt: damage}
 	if g.older(c.eventType) {
@@ -292,7 +382,7 @@ func (g *generator) writeObject(c cell, n int, damage string, sink Sink) (Object
 	hourStart := g.cfg.Start.Add(time.Duration(c.hour) * time.Hour)
 	var blockEnds []int // byte offset after each block, for damage
 	for i := 0; i < n; i++ {
-		rec := g.record(t, hourStart)
+		rec := record(t, hourStart)
 		if err := enc.Encode(rec); err != nil {
 			return obj, fmt.Errorf("gen: %s: encode: %w", c.eventType, err)
 		}

@@ -22,6 +22,11 @@ type user struct {
 	timezone   string
 	adID       string
 	adIDType   string
+	// The device as the realistic profile fixes it per user ("" and nil:
+	// drawn per event, as the default profile does).
+	deviceModel string
+	osVersion   string
+	adTracking  *bool
 }
 
 // population draws users with a Zipf-like repeat distribution: a few users
@@ -121,10 +126,26 @@ func (g *generator) record(t catalog.EventType, hourStart time.Time) map[string]
 		late += time.Duration(rng.IntN(72)) * time.Hour
 	}
 	eventTime := queued.Add(-late).Unix()
+	return g.fill(t, rng, u, eventTime, nil)
+}
 
+// fill makes the record of one event of type t by user u at eventTime,
+// drawing the other values from rng. With a story (the realistic profile),
+// the story's fields are taken as they are and the user's identity fields
+// are never null, so that every event of one user and one chain agrees.
+func (g *generator) fill(t catalog.EventType, rng *rand.Rand, u *user, eventTime int64, st *story) map[string]any {
 	rec := make(map[string]any, len(t.Fields))
 	for _, f := range t.Fields {
-		if f.Optional && f.Name != "external_user_id" && rng.IntN(4) == 0 {
+		if st != nil {
+			if v, ok := st.fields[f.Name]; ok {
+				if v == nil && !f.Optional {
+					v = g.byType(f, rng)
+				}
+				rec[f.Name] = convert(f.Type, v)
+				continue
+			}
+		}
+		if f.Optional && f.Name != "external_user_id" && (st == nil || !identityFields[f.Name]) && rng.IntN(4) == 0 {
 			rec[f.Name] = nil
 			continue
 		}
@@ -154,15 +175,35 @@ func (g *generator) record(t catalog.EventType, hourStart time.Time) map[string]
 			v = u.appID
 		case "ad_id":
 			v = u.adID
+			if st != nil && u.adID == "" {
+				v = nil // no advertising id on this platform
+			}
 		case "ad_id_type":
 			v = u.adIDType
+			if st != nil && u.adIDType == "" {
+				v = nil
+			}
+		case "ad_tracking_enabled":
+			if st != nil && u.adTracking != nil {
+				v = *u.adTracking
+				break
+			}
+			v = g.byType(f, rng)
 		case "properties":
 			v = fmt.Sprintf(`{"plan":"%s","amount":%d,"first":%t}`, words[rng.IntN(len(words))], rng.IntN(500), rng.IntN(2) == 0)
 		case "currency":
 			v = []string{"USD", "EUR", "GBP", "JPY"}[rng.IntN(4)]
 		case "os_version":
+			if st != nil && u.osVersion != "" {
+				v = u.osVersion
+				break
+			}
 			v = fmt.Sprintf("%d.%d", 10+rng.IntN(8), rng.IntN(5))
 		case "device_model":
+			if st != nil && u.deviceModel != "" {
+				v = u.deviceModel
+				break
+			}
 			v = []string{"iPhone15,2", "Pixel 8", "SM-S911B", "iPad13,4", "AFTMM"}[rng.IntN(5)]
 		case "url", "link_url":
 			v = "https://example.com/" + strings.ReplaceAll(phrase(rng, 2), " ", "/")
