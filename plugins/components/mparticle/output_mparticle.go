@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/benthosdev/benthos/v4/public/service"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/client"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/ledger"
@@ -186,6 +189,11 @@ Authorization header redacted, treated as accepted, and a summary per feed is lo
 - `+"`mparticle_events_failed`"+` (labels `+"`feed`"+`, `+"`reason`"+`)
 - `+"`mparticle_events_duplicate`"+` (label `+"`feed`"+`): events the `+"`ledger`"+` skipped as already delivered
 - `+"`mparticle_ledger_errors`"+` (label `+"`op`"+`: get, set): ledger cache calls that failed or timed out
+- `+"`mparticle_request_latency_ns`"+` (timer, labels `+"`feed`"+`, `+"`status`"+`): how long each HTTP attempt took, status 0 when no response came (Prometheus: a summary in nanoseconds, or with `+"`use_histogram_timing: true`"+` a histogram in seconds)
+
+### Traces
+
+Under Benthos's `+"`tracer`"+` (e.g. `+"`open_telemetry_collector`"+`, OTLP) every HTTP attempt is a client span `+"`mparticle.request`"+` (a request packs the events of several writes, so it starts a trace of its own), with the attributes `+"`mparticle.feed`"+`, `+"`mparticle.endpoint`"+`, `+"`mparticle.batches`"+`, `+"`mparticle.events`"+`, `+"`mparticle.attempt`"+`, `+"`mparticle.retry`"+` and `+"`http.response.status_code`"+` (0 when no response came); a transport error or a status of 400 and above marks the span as an error.
 
 Logs never contain credentials nor batch content.`).
 		Fields(
@@ -572,7 +580,7 @@ func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*mp
 		return nil, fmt.Errorf("%s: rate limit resource %q was not found", mpOutputFieldRateLimit, c.rateLimit)
 	}
 	o := &mpOutput{conf: c, mgr: mgr, log: mgr.Logger()}
-	o.metrics = newMPOutputMetrics(mgr.Metrics())
+	o.metrics = newMPOutputMetrics(mgr.Metrics(), mgr.OtelTracer())
 	c.client.Metrics = o.metrics
 	c.client.Logger = o.log
 	if c.rateLimit != "" {
@@ -875,9 +883,11 @@ type mpOutputMetrics struct {
 	failed      *service.MetricCounter
 	duplicates  *service.MetricCounter
 	ledgerErrs  *service.MetricCounter
+	latency     *service.MetricTimer
+	tracer      trace.Tracer
 }
 
-func newMPOutputMetrics(m *service.Metrics) *mpOutputMetrics {
+func newMPOutputMetrics(m *service.Metrics, tp trace.TracerProvider) *mpOutputMetrics {
 	feeds := make(map[string]bool, len(mpOutputFeeds))
 	for _, feed := range mpOutputFeeds {
 		feeds[feed] = true
@@ -893,6 +903,8 @@ func newMPOutputMetrics(m *service.Metrics) *mpOutputMetrics {
 		failed:      m.NewCounter("mparticle_events_failed", "feed", "reason"),
 		duplicates:  m.NewCounter("mparticle_events_duplicate", "feed"),
 		ledgerErrs:  m.NewCounter("mparticle_ledger_errors", "op"),
+		latency:     m.NewTimer("mparticle_request_latency_ns", "feed", "status"),
+		tracer:      tp.Tracer("github.com/currents-mparticle/currents-mparticle/mparticle"),
 	}
 }
 
@@ -941,4 +953,35 @@ func (m *mpOutputMetrics) duplicate(feed string) {
 // StoreError implements ledger.Metrics.
 func (m *mpOutputMetrics) StoreError(op string) {
 	m.ledgerErrs.Incr(1, op)
+}
+
+// RequestLatency implements client.LatencyMetrics.
+func (m *mpOutputMetrics) RequestLatency(feed string, status int, d time.Duration) {
+	m.latency.Timing(d.Nanoseconds(), m.label(feed), strconv.Itoa(status))
+}
+
+// StartRequest implements client.RequestTracer: one client span per HTTP
+// attempt, under the trace of the messages being written (Benthos's tracer
+// config; a no-op provider without one).
+func (m *mpOutputMetrics) StartRequest(ctx context.Context, info client.RequestInfo) (context.Context, func(int, error)) {
+	ctx, span := m.tracer.Start(ctx, "mparticle.request", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(
+			attribute.String("mparticle.feed", m.label(info.Feed)),
+			attribute.String("mparticle.endpoint", info.Endpoint),
+			attribute.Int("mparticle.batches", info.Batches),
+			attribute.Int("mparticle.events", info.Events),
+			attribute.Int("mparticle.attempt", info.Attempt),
+			attribute.Bool("mparticle.retry", info.Attempt > 1),
+		))
+	return ctx, func(status int, err error) {
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+		switch {
+		case err != nil:
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "no response")
+		case status >= 400:
+			span.SetStatus(codes.Error, "HTTP "+strconv.Itoa(status))
+		}
+		span.End()
+	}
 }

@@ -91,6 +91,7 @@ func (c *Client) deliver(ctx context.Context, fs *feedState, r *request, errs []
 	start := time.Now()
 	bo := backoff{initial: c.cfg.InitialInterval, max: c.cfg.MaxInterval}
 	var last *DeliveryError // the latest transient failure, reported if retries run out
+	attempt := 0            // HTTP attempts of r so far (for latency and traces)
 
 	// retryAfter schedules the next attempt d from now for the whole feed,
 	// unless that would outlast MaxElapsedTime.
@@ -131,7 +132,8 @@ func (c *Client) deliver(ctx context.Context, fs *feedState, r *request, errs []
 			}
 		}
 
-		resp, err := c.post(ctx, fs, c.urlOf(r), r.body)
+		attempt++
+		resp, err := c.observedPost(ctx, fs, r, attempt)
 		if err != nil {
 			c.metrics.Request(fs.name, 0)
 			if ctx.Err() != nil {

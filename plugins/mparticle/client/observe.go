@@ -1,6 +1,9 @@
 package client
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Metrics receives the client's counts. The client calls it from several
 // goroutines at once, so implementations must be safe for concurrent use.
@@ -55,3 +58,65 @@ type nopLogger struct{}
 func (nopLogger) Debugf(string, ...any) {}
 func (nopLogger) Warnf(string, ...any)  {}
 func (nopLogger) Errorf(string, ...any) {}
+
+// LatencyMetrics is an optional extension of Metrics: when the Metrics value
+// given to the client implements it, the client reports how long every HTTP
+// attempt took, with its status (0 when no response arrived).
+type LatencyMetrics interface {
+	RequestLatency(feed string, status int, d time.Duration)
+}
+
+// RequestInfo describes one HTTP attempt to a tracer. It never carries
+// credentials or event contents.
+type RequestInfo struct {
+	Feed     string // the feed (ios, android, web, unbound, …)
+	Endpoint string // the path: /bulkevents or /bulkevents/historical
+	Batches  int    // batches in the request body
+	Events   int    // events over those batches
+	Attempt  int    // 1 for the first attempt of a request, 2… for retries
+}
+
+// RequestTracer is an optional extension of Metrics: when the Metrics value
+// given to the client implements it, the client calls StartRequest before
+// every HTTP attempt and the returned end function once the attempt is over,
+// with the HTTP status (0 when no response arrived) and the transport error,
+// if any. The context it returns is the one the HTTP request is made with,
+// so a tracer can start a span there and keep the client free of any
+// tracing library.
+type RequestTracer interface {
+	StartRequest(ctx context.Context, info RequestInfo) (context.Context, func(status int, err error))
+}
+
+// observedPost makes one HTTP attempt of r through post, timed and traced
+// when c.metrics implements LatencyMetrics or RequestTracer.
+func (c *Client) observedPost(ctx context.Context, fs *feedState, r *request, attempt int) (response, error) {
+	tracer, traced := c.metrics.(RequestTracer)
+	latency, timed := c.metrics.(LatencyMetrics)
+	if !traced && !timed {
+		return c.post(ctx, fs, c.urlOf(r), r.body)
+	}
+	var end func(int, error)
+	if traced {
+		info := RequestInfo{Feed: fs.name, Endpoint: "/bulkevents", Batches: len(r.batches), Attempt: attempt}
+		if r.hist {
+			info.Endpoint = "/bulkevents/historical"
+		}
+		for _, b := range r.batches {
+			info.Events += b.events
+		}
+		ctx, end = tracer.StartRequest(ctx, info)
+	}
+	start := time.Now()
+	resp, err := c.post(ctx, fs, c.urlOf(r), r.body)
+	status := resp.status
+	if err != nil {
+		status = 0
+	}
+	if timed {
+		latency.RequestLatency(fs.name, status, time.Since(start))
+	}
+	if end != nil {
+		end(status, err)
+	}
+	return resp, err
+}
