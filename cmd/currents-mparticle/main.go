@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
@@ -41,7 +43,45 @@ func main() {
 		fmt.Print(versionText())
 		return
 	}
+	setMemoryLimit()
 	service.RunCLI(context.Background())
+}
+
+// memoryLimitShare is the share of the container's memory the Go runtime
+// aims to stay under when GOMEMLIMIT is not set: the rest is left to the
+// binary's own pages, stacks and what the kernel counts beside the heap.
+const memoryLimitShare = 0.75
+
+// setMemoryLimit gives the Go runtime a soft memory limit when GOMEMLIMIT
+// is not set and the process runs under a cgroup memory limit (a container,
+// a systemd unit): the garbage collector then works harder as the heap
+// nears the limit instead of letting the container be killed. Outside a
+// memory-limited cgroup nothing changes.
+func setMemoryLimit() {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+		return
+	}
+	if limit := cgroupMemoryLimit(); limit > 0 {
+		debug.SetMemoryLimit(int64(float64(limit) * memoryLimitShare))
+	}
+}
+
+// cgroupMemoryLimit reads the memory limit of the process's cgroup (v2
+// memory.max, else v1 memory.limit_in_bytes), or 0 when there is none.
+func cgroupMemoryLimit() int64 {
+	for _, path := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+		// "max", or v1's "no limit" (a number near 2^63), mean none.
+		if err != nil || n <= 0 || n >= 1<<60 {
+			return 0
+		}
+		return n
+	}
+	return 0
 }
 
 func versionText() string {

@@ -92,6 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		forbidFeeds   = fs.String("fault-403-feeds", "", "comma-separated feeds the 403 faults apply to (default: all)")
 		fault202      = fs.Float64("fault-202-errors", 0, "share (0..1) of bulk batches failed inside a 202 answer")
 		seed          = fs.Int64("seed", 1, "seed of the fault sequence")
+		keep          = fs.Int("keep", 0, "accepted batches kept for /_emulator/batches: 0 all, N the latest N, -1 none (for long soaks; counters and deduplication cover every batch)")
 	)
 	fs.Var(feeds, "feed", "feed credentials as name=KEY:SECRET (repeatable; names: ios, android, web, unbound)")
 	if err := fs.Parse(args); err != nil {
@@ -136,6 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		BatchesPerSecond: *rate,
 		Faults:           faults,
 		Logger:           logger,
+		KeepBatches:      *keep,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "mparticle-emulator: %v\n", err)

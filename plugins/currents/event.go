@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
+	"sync"
 )
 
 // Kind is the Avro kind a decoded Value carries.
@@ -224,14 +226,21 @@ func (e Event) String(name string) (string, bool) {
 
 // ID returns the event's globally unique id (the only deduplication key).
 func (e Event) ID() string {
-	s, _ := e.String("id")
-	return s
+	if e.fields == nil || uint(e.fields.id) >= uint(len(e.values)) {
+		return ""
+	}
+	if v := e.values[e.fields.id]; v.kind == KindString {
+		return v.str
+	}
+	return ""
 }
 
 // Time returns the event time in Unix seconds, whether the writer used int or long.
 func (e Event) Time() int64 {
-	v, _ := e.Get("time")
-	return v.Int()
+	if e.fields == nil || uint(e.fields.time) >= uint(len(e.values)) {
+		return 0
+	}
+	return e.values[e.fields.time].Int()
 }
 
 // Len returns the number of fields in the event's writer schema.
@@ -263,6 +272,12 @@ func (e Event) Map() map[string]any {
 type fieldIndex struct {
 	names []string
 	pos   map[string]int
+	// id and time are the positions of the fields every event has, or -1.
+	id, time int
+	// keysOnce makes keys: each name as a JSON string and a colon, for
+	// Event.AppendJSON.
+	keysOnce sync.Once
+	keys     []string
 }
 
 // linearLookupMax is the field count up to which a linear scan beats a map
@@ -270,7 +285,9 @@ type fieldIndex struct {
 const linearLookupMax = 32
 
 func newFieldIndex(names []string) *fieldIndex {
-	idx := &fieldIndex{names: names}
+	idx := &fieldIndex{names: names, id: -1, time: -1}
+	idx.id = slices.Index(names, "id")
+	idx.time = slices.Index(names, "time")
 	if len(names) > linearLookupMax {
 		idx.pos = make(map[string]int, len(names))
 		for i, n := range names {
@@ -299,11 +316,30 @@ func (f *fieldIndex) lookup(name string) (int, bool) {
 // no order; values are converted back to Avro kinds (JSON numbers that are
 // whole become Int, as Currents has no float field that would be hurt).
 func EventFromMap(eventType string, fields map[string]any) Event {
+	return EventFromMapOrdered(eventType, fields, nil)
+}
+
+// EventFromMapOrdered is EventFromMap with the fields that order names first,
+// in that order, and the others after them by name. Given the names of the
+// event the map was made from (its writer schema order), the event keeps
+// that order through a processor that changed, added or removed fields, so
+// that what depends on the order (which custom attributes fall beyond
+// mParticle's limit) is as for the event decoded.
+func EventFromMapOrdered(eventType string, fields map[string]any, order []string) Event {
 	names := make([]string, 0, len(fields))
-	for n := range fields {
-		names = append(names, n)
+	for _, n := range order {
+		if _, ok := fields[n]; ok {
+			names = append(names, n)
+		}
 	}
-	sort.Strings(names)
+	if known := len(names); known < len(fields) {
+		for n := range fields {
+			if known == 0 || !slices.Contains(names[:known], n) {
+				names = append(names, n)
+			}
+		}
+		sort.Strings(names[known:])
+	}
 	values := make([]Value, len(names))
 	for i, n := range names {
 		values[i] = valueOf(fields[n])

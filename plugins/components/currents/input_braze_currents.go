@@ -898,6 +898,7 @@ func (in *brazeCurrentsInput) read(o *bciObject) {
 			}
 			batch := make(service.MessageBatch, 0, n)
 			var origin []int // origin[k]: chunk index of batch[k]; nil when the same
+			msgs := newEventMessages(chunk, es)
 			for i, ev := range chunk {
 				if done != nil {
 					if done[i] {
@@ -905,7 +906,7 @@ func (in *brazeCurrentsInput) read(o *bciObject) {
 					}
 					origin = append(origin, i)
 				}
-				batch = append(batch, newEventMessage(ev, es))
+				batch = append(batch, msgs.message(i, ev))
 			}
 			in.m.events.Incr(int64(len(batch)), eventType)
 			ack := in.ackFunc(o, seq, n, origin, batch)

@@ -1,6 +1,7 @@
 package currents
 
 import (
+	"context"
 	"strconv"
 
 	"github.com/benthosdev/benthos/v4/public/service"
@@ -34,19 +35,86 @@ func newEventSource(object, schema string, key currents.ObjectKey) *eventSource 
 	return s
 }
 
-// newEventMessage builds the message of one event: its fields as a structured
-// object, plus the currents_* metadata documented on the scanner and input.
-// Both components build messages here so that the metadata never differs.
-func newEventMessage(ev currents.Event, src *eventSource) *service.Message {
-	msg := service.NewMessage(nil)
-	msg.SetStructuredMut(ev.Map())
+// eventMessages builds the messages of a run of events (one message batch),
+// sharing what can be shared between them:
+//
+//   - the content of each message is the event as a JSON object, written
+//     straight from the decoded Avro values (currents.Event.AppendJSON) into
+//     one buffer per batch, so Benthos parses it only where a user asks for
+//     structure (`this.x`, a mapping) and an output writes it as it is;
+//   - each message carries the decoded event beside its content, in its
+//     context (currents.EventJSON, one slice per batch), so that the
+//     currents_to_mparticle processor maps the event itself while the
+//     content is the very slice written here, and parses the content
+//     otherwise;
+//   - the currents_time values of the batch are cut from one string.
+type eventMessages struct {
+	src   *eventSource
+	buf   []byte               // the current JSON buffer; each message holds a capped slice of it
+	ctxs  *currents.EventJSONs // one per event of the batch
+	n     int                  // events of the batch
+	times string               // the batch's currents_time values, end to end
+	ends  []int32              // ends[i]: end of event i's time in times
+	// written and bytes count the events written and their JSON bytes.
+	written, bytes int
+}
+
+// eventJSONGuess is a guess of one event's JSON size, to size the first
+// buffer of a batch before any event was written.
+const eventJSONGuess = 768
+
+// newEventMessages prepares the messages of evs; message(i) builds the i-th,
+// in any subset, each at most once.
+func newEventMessages(evs []currents.Event, src *eventSource) *eventMessages {
+	m := &eventMessages{src: src, ctxs: currents.NewEventJSONs(len(evs)), n: len(evs), ends: make([]int32, len(evs))}
+	var digits []byte
+	if len(evs) > 0 {
+		digits = make([]byte, 0, len(evs)*11)
+	}
+	for i, ev := range evs {
+		digits = strconv.AppendInt(digits, ev.Time(), 10)
+		m.ends[i] = int32(len(digits))
+	}
+	m.times = string(digits)
+	m.buf = make([]byte, 0, len(evs)*eventJSONGuess+eventJSONGuess)
+	return m
+}
+
+// message builds the message of evs[i]: its fields as a JSON object (in
+// writer schema order), plus the currents_* metadata documented on the
+// scanner and input. Both components build messages here so that the
+// metadata never differs.
+func (m *eventMessages) message(i int, ev currents.Event) *service.Message {
+	start := len(m.buf)
+	if cap(m.buf)-start < eventJSONGuess {
+		// A new buffer rather than a grown one: the messages written so
+		// far keep the old one, and nothing is copied. Sized for the
+		// events left at the mean size of those written.
+		mean := eventJSONGuess
+		if m.written > 0 {
+			mean = m.bytes/m.written + 1
+		}
+		m.buf, start = make([]byte, 0, max((m.n-i)*mean*5/4, 4*eventJSONGuess)), 0
+	}
+	m.buf = ev.AppendJSON(m.buf)
+	m.written++
+	m.bytes += len(m.buf) - start
+	// Capped: nothing appended to this message's content may reach the
+	// next message's in the shared buffer.
+	text := m.buf[start:len(m.buf):len(m.buf)]
+	msg := service.NewMessage(text).WithContext(m.ctxs.Set(i, context.Background(), ev, text))
+	src := m.src
 	// One file holds one event type: box it once.
 	if src.eventTypeAny == nil || ev.Type != src.eventType {
 		src.eventType, src.eventTypeAny = ev.Type, ev.Type
 	}
 	msg.MetaSetMut("currents_event_type", src.eventTypeAny)
 	msg.MetaSetMut("currents_id", ev.ID())
-	msg.MetaSetMut("currents_time", strconv.FormatInt(ev.Time(), 10))
+	from := int32(0)
+	if i > 0 {
+		from = m.ends[i-1]
+	}
+	msg.MetaSetMut("currents_time", m.times[from:m.ends[i]])
 	msg.MetaSetMut("currents_schema", src.schema)
 	if src.object != nil {
 		msg.MetaSetMut("currents_object", src.object)

@@ -161,8 +161,9 @@ func (b *brazeCurrentsScanner) NextBatch(ctx context.Context) (service.MessageBa
 	}
 	n := min(len(b.pending), b.creator.maxBatch)
 	batch := make(service.MessageBatch, n)
+	msgs := newEventMessages(b.pending[:n], b.src)
 	for i, ev := range b.pending[:n] {
-		batch[i] = newEventMessage(ev, b.src)
+		batch[i] = msgs.message(i, ev)
 	}
 	b.pending = b.pending[n:]
 	b.creator.events.Incr(int64(n), b.dec.EventType())

@@ -360,6 +360,9 @@ type ctmProc struct {
 	// failUnmappable errors what cannot be mapped (unmappable: fail);
 	// else it is dropped, counted and logged.
 	failUnmappable bool
+	// meanBatch is the mean size of the mParticle batches of the last
+	// message batch, to size the next one's output buffer.
+	meanBatch atomic.Int64
 	// now is the clock of the historical decision, read once per message
 	// batch rather than once per event (Unix nanoseconds).
 	now atomic.Int64
@@ -442,9 +445,15 @@ func ctmProcFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*ctm
 	return p, nil
 }
 
-// ctmBatchBytes is a guess of one mapped batch's size, to size the shared
-// output buffer of a message batch in one allocation.
-const ctmBatchBytes = 1536
+// ctmEventsCarried and ctmEventsParsed count, over the process, the events
+// read from the event a message carries and those read by parsing the
+// message (see ctmEvent), for tests to tell which way events went.
+var ctmEventsCarried, ctmEventsParsed atomic.Int64
+
+// ctmBatchBytes is a guess of one mapped batch's size, to size the first
+// shared output buffer before any batch was mapped; after that the buffers
+// are sized by the mean size of the batches mapped so far.
+const ctmBatchBytes = 1024
 
 // ProcessBatch maps each message. The batches of all messages share one
 // buffer, each message holding a capped slice of it, so a message batch
@@ -452,15 +461,34 @@ const ctmBatchBytes = 1536
 func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
 	p.now.Store(time.Now().UnixNano())
 	out := make(service.MessageBatch, 0, len(batch))
-	buf := make([]byte, 0, len(batch)*ctmBatchBytes)
+	var buf []byte
+	var written, bytes int // batches written into buf so far, and their bytes
+	var counts ctmCounts
 	var tally ctmTally
+	var boxes ctmMetaBoxes
+	var nFast, nParsed int64
 	defer func() {
+		p.flush(&counts)
+		if written > 0 {
+			p.meanBatch.Store(int64(bytes / written))
+		}
+		ctmEventsCarried.Add(nFast)
+		ctmEventsParsed.Add(nParsed)
 		p.tallyMu.Lock()
 		p.tally.add(tally)
 		p.tallyMu.Unlock()
 	}()
-	for _, msg := range batch {
-		ev, err := ctmEvent(msg)
+	for i, msg := range batch {
+		ev, fast, err := ctmEvent(msg)
+		// The mapped message shares the input's context: without the
+		// event, it does not keep the event's Avro block alive while the
+		// output holds it.
+		currents.ReleaseEventJSON(msg.Context())
+		if fast {
+			nFast++
+		} else {
+			nParsed++
+		}
 		if err != nil {
 			if !p.failUnmappable {
 				tally.drop(ctmReasonBadMessage)
@@ -473,9 +501,26 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 			out = append(out, p.errored(msg, err))
 			continue
 		}
+		if cap(buf)-len(buf) < ctmBatchBytes {
+			// A new buffer rather than a grown one: the messages mapped
+			// so far keep theirs, and nothing is copied. Sized for the
+			// messages left at the mean batch size.
+			mean := int(p.meanBatch.Load())
+			if written > 0 {
+				mean = bytes / written
+			}
+			if mean == 0 {
+				mean = ctmBatchBytes
+			}
+			buf = make([]byte, 0, max((len(batch)-i)*mean*9/8, 4*ctmBatchBytes))
+		}
 		start := len(buf)
 		var res mparticle.Result
 		buf, res, err = p.mapper.AppendBatch(buf, ev)
+		if err == nil && res.Dropped == "" {
+			written++
+			bytes += len(buf) - start
+		}
 		if err != nil {
 			reason := ctmReasonBadMessage
 			var me *mparticle.Error
@@ -500,7 +545,7 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 			continue
 		}
 		tally.mapped++
-		p.count(ctmLabel(ev.Type), &res)
+		counts.add(ctmLabel(ev.Type), &res)
 		mapped := msg.Copy()
 		// Capped: an append to this message's bytes must never reach the
 		// next message's batch in the shared buffer.
@@ -508,14 +553,38 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 		mapped.MetaSetMut(ctmMetaFeed, ctmFeedMeta(res.Feed))
 		mapped.MetaSetMut(ctmMetaUser, res.User)
 		mapped.MetaSetMut(ctmMetaHistorical, ctmBoolMeta(res.Historical))
-		mapped.MetaSetMut(ctmMetaEventID, res.SourceMessageID)
-		mapped.MetaSetMut(ctmMetaEventName, res.EventName)
+		mapped.MetaSetMut(ctmMetaEventID, boxes.eventID(msg, res.SourceMessageID))
+		mapped.MetaSetMut(ctmMetaEventName, boxes.name(res.EventName))
 		out = append(out, mapped)
 	}
 	if len(out) == 0 {
 		return nil, nil
 	}
 	return []service.MessageBatch{out}, nil
+}
+
+// ctmMetaBoxes saves the allocation of boxing a metadata value the batch
+// already has boxed: the event id is most often the input's currents_id,
+// and the event name is the same for the events of one type.
+type ctmMetaBoxes struct {
+	lastName    string
+	lastNameAny any
+}
+
+func (b *ctmMetaBoxes) eventID(in *service.Message, id string) any {
+	if v, ok := in.MetaGetMut("currents_id"); ok {
+		if s, ok := v.(string); ok && s == id {
+			return v
+		}
+	}
+	return id
+}
+
+func (b *ctmMetaBoxes) name(n string) any {
+	if b.lastNameAny == nil || n != b.lastName {
+		b.lastName, b.lastNameAny = n, n
+	}
+	return b.lastNameAny
 }
 
 // ctmFeedMeta and ctmBoolMeta return metadata values as constants, which
@@ -541,21 +610,43 @@ func ctmBoolMeta(b bool) any {
 	return "false"
 }
 
-// ctmEvent reads the Currents event a message holds.
-func ctmEvent(msg *service.Message) (currents.Event, error) {
+// ctmEvent reads the Currents event a message holds. A message of the
+// braze_currents scanner or input carries its decoded event beside its JSON
+// content: while the content is the very slice they wrote (no processor
+// replaced it), that event is mapped as it is, which costs neither a parse
+// nor an allocation. Otherwise the content is parsed, and the fields keep
+// the writer schema order of the carried event, if any (a processor that
+// changed a field does not change which attributes fall beyond mParticle's
+// limit). fast reports which way the event was read.
+func ctmEvent(msg *service.Message) (ev currents.Event, fast bool, err error) {
 	eventType, ok := msg.MetaGet(ctmMetaEventType)
 	if !ok || eventType == "" {
-		return currents.Event{}, fmt.Errorf("message has no %s metadata: the currents_to_mparticle processor maps the events of the braze_currents scanner, which sets it", ctmMetaEventType)
+		return currents.Event{}, false, fmt.Errorf("message has no %s metadata: the currents_to_mparticle processor maps the events of the braze_currents scanner, which sets it", ctmMetaEventType)
+	}
+	ctx := msg.Context()
+	carried, ok := currents.CarriedEvent(ctx)
+	if ok {
+		if raw, err := msg.AsBytes(); err == nil {
+			if ev, ok := currents.EventJSONFrom(ctx, raw); ok {
+				// The type is the metadata's, which a processor may change.
+				ev.Type = eventType
+				return ev, true, nil
+			}
+		}
 	}
 	structured, err := msg.AsStructured()
 	if err != nil {
-		return currents.Event{Type: eventType}, fmt.Errorf("currents event %s: message is not JSON: %w", eventType, err)
+		return currents.Event{Type: eventType}, false, fmt.Errorf("currents event %s: message is not JSON: %w", eventType, err)
 	}
 	fields, ok := structured.(map[string]any)
 	if !ok {
-		return currents.Event{Type: eventType}, fmt.Errorf("currents event %s: message is a JSON %s, want an object of event fields", eventType, ctmJSONKind(structured))
+		return currents.Event{Type: eventType}, false, fmt.Errorf("currents event %s: message is a JSON %s, want an object of event fields", eventType, ctmJSONKind(structured))
 	}
-	return currents.EventFromMap(eventType, fields), nil
+	var order []string
+	if carried.Len() > 0 {
+		order = carried.Names()
+	}
+	return currents.EventFromMapOrdered(eventType, fields, order), false, nil
 }
 
 func ctmJSONKind(v any) string {
@@ -632,26 +723,68 @@ func ctmCut(s string) string {
 	return s[:cut] + "…"
 }
 
-func (p *ctmProc) count(eventType string, res *mparticle.Result) {
-	p.mapped.Incr(1, eventType, string(res.Feed))
+// ctmCounts adds up a message batch's metrics, so that each counter is
+// incremented once per batch and label set rather than once per event (an
+// increment with labels costs an allocation).
+type ctmCounts struct {
+	mapped                           []ctmTypeCount
+	namesTrunc, valuesTrunc, trimmed int64
+	nonUUIDDevice, nonUUIDEvent      int64
+}
+
+// ctmTypeCount counts the events of one type and feed mapped in a batch.
+type ctmTypeCount struct {
+	eventType  string
+	feed       mparticle.Feed
+	n, history int64
+}
+
+func (c *ctmCounts) add(eventType string, res *mparticle.Result) {
+	var tc *ctmTypeCount
+	for i := range c.mapped {
+		if c.mapped[i].eventType == eventType && c.mapped[i].feed == res.Feed {
+			tc = &c.mapped[i]
+			break
+		}
+	}
+	if tc == nil {
+		c.mapped = append(c.mapped, ctmTypeCount{eventType: eventType, feed: res.Feed})
+		tc = &c.mapped[len(c.mapped)-1]
+	}
+	tc.n++
 	if res.Historical {
-		p.historical.Incr(1, eventType)
+		tc.history++
 	}
-	c := &res.Counters
-	if c.NamesTruncated > 0 {
-		p.truncated.Incr(int64(c.NamesTruncated), "name")
+	k := &res.Counters
+	c.namesTrunc += int64(k.NamesTruncated)
+	c.valuesTrunc += int64(k.ValuesTruncated)
+	c.trimmed += int64(k.AttributesTrimmed)
+	c.nonUUIDDevice += int64(k.NonUUIDDeviceIDs)
+	c.nonUUIDEvent += int64(k.NonUUIDEventIDs)
+}
+
+// flush increments the metrics by a batch's counts.
+func (p *ctmProc) flush(c *ctmCounts) {
+	for _, tc := range c.mapped {
+		p.mapped.Incr(tc.n, tc.eventType, string(tc.feed))
+		if tc.history > 0 {
+			p.historical.Incr(tc.history, tc.eventType)
+		}
 	}
-	if c.ValuesTruncated > 0 {
-		p.truncated.Incr(int64(c.ValuesTruncated), "value")
+	if c.namesTrunc > 0 {
+		p.truncated.Incr(c.namesTrunc, "name")
 	}
-	if c.AttributesTrimmed > 0 {
-		p.trimmed.Incr(int64(c.AttributesTrimmed))
+	if c.valuesTrunc > 0 {
+		p.truncated.Incr(c.valuesTrunc, "value")
 	}
-	if c.NonUUIDDeviceIDs > 0 {
-		p.nonUUID.Incr(int64(c.NonUUIDDeviceIDs), "device")
+	if c.trimmed > 0 {
+		p.trimmed.Incr(c.trimmed)
 	}
-	if c.NonUUIDEventIDs > 0 {
-		p.nonUUID.Incr(int64(c.NonUUIDEventIDs), "event")
+	if c.nonUUIDDevice > 0 {
+		p.nonUUID.Incr(c.nonUUIDDevice, "device")
+	}
+	if c.nonUUIDEvent > 0 {
+		p.nonUUID.Incr(c.nonUUIDEvent, "event")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -63,6 +64,12 @@ type Config struct {
 	// Logger receives one line per API request (never credentials nor batch
 	// content); nil logs nothing.
 	Logger *slog.Logger
+	// KeepBatches bounds the accepted batches kept for Batches and
+	// /_emulator/batches: 0 keeps every one (what tests inspect), n > 0 the
+	// latest n, a negative value none. Counters and deduplication cover
+	// every batch whatever it says; deduplication keeps 8 bytes per batch,
+	// so a long soak runs in bounded memory with KeepBatches set.
+	KeepBatches int
 }
 
 // Emulator is an http.Handler that behaves like mParticle's Events API. Create it
@@ -79,8 +86,12 @@ type Emulator struct {
 	bucket  bucket
 	rate    float64
 	records []Record
-	seen    map[string]map[string]struct{} // API key → source_request_id → seen
-	stats   Stats
+	// keep is Config.KeepBatches; with keep > 0, records is a ring of
+	// that many and next is where the next record goes once it is full.
+	keep, next int
+	seed       maphash.Seed
+	seen       map[uint64]struct{} // hash of API key and source_request_id → seen
+	stats      Stats
 }
 
 // feedAuth is what a key authenticates as.
@@ -98,6 +109,8 @@ func New(cfg Config) (*Emulator, error) {
 		now:    cfg.Now,
 		logger: cfg.Logger,
 		byKey:  make(map[string]feedAuth, len(cfg.Feeds)),
+		keep:   cfg.KeepBatches,
+		seed:   maphash.MakeSeed(),
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -371,11 +384,6 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, x *exchange)
 func (e *Emulator) accept(x *exchange, key string, batches []json.RawMessage, heads []batchHead) (failures []apiError, resetAfter bool, pct int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	seen := e.seen[key]
-	if seen == nil {
-		seen = map[string]struct{}{}
-		e.seen[key] = seen
-	}
 	for i, raw := range batches {
 		h := heads[i]
 		if x.endpoint != EndpointEvents && e.drawLocked(e.faults.BatchErrorRate) {
@@ -390,18 +398,44 @@ func (e *Emulator) accept(x *exchange, key string, batches []json.RawMessage, he
 			continue
 		}
 		if id := h.dedupKey(); id != "" {
-			if _, dup := seen[id]; dup {
+			// A 64-bit hash of key and id: a false duplicate needs
+			// billions of batches.
+			var hh maphash.Hash
+			hh.SetSeed(e.seed)
+			hh.WriteString(key)
+			hh.WriteByte(0)
+			hh.WriteString(id)
+			sum := hh.Sum64()
+			if _, dup := e.seen[sum]; dup {
 				x.duplicates++
 				continue
 			}
-			seen[id] = struct{}{}
+			e.seen[sum] = struct{}{}
 		}
-		e.records = append(e.records, Record{Feed: x.feed, Endpoint: x.endpoint, Batch: raw, Received: e.now()})
+		e.recordLocked(Record{Feed: x.feed, Endpoint: x.endpoint, Batch: raw, Received: e.now()})
 		x.recorded++
 		x.events += len(h.Events)
 	}
 	resetAfter = e.drawLocked(e.faults.ResetAfterAcceptRate)
 	return failures, resetAfter, e.bucket.percentUsed()
+}
+
+// recordLocked keeps an accepted batch as KeepBatches says. A kept batch
+// is copied out of its request body, so that a ring does not hold whole
+// bodies alive.
+func (e *Emulator) recordLocked(r Record) {
+	switch {
+	case e.keep < 0:
+	case e.keep == 0:
+		e.records = append(e.records, r)
+	case len(e.records) < e.keep:
+		r.Batch = append(json.RawMessage(nil), r.Batch...)
+		e.records = append(e.records, r)
+	default:
+		r.Batch = append(json.RawMessage(nil), r.Batch...)
+		e.records[e.next] = r
+		e.next = (e.next + 1) % e.keep
+	}
 }
 
 // account adds one finished exchange to the statistics.

@@ -858,3 +858,40 @@ func BenchmarkServeBulk(b *testing.B) {
 		}
 	}
 }
+
+// KeepBatches bounds what is kept for inspection: the latest n, in arrival
+// order, or none; counters and deduplication still cover every batch.
+func TestKeepBatches(t *testing.T) {
+	for _, keep := range []int{3, -1} {
+		f := start(t, emulator.Config{KeepBatches: keep, BatchesPerSecond: -1})
+		now := f.clock.Now()
+		for i := 0; i < 7; i++ {
+			if r := f.mustPost(t, "/events", &iosCreds, batch(fmt.Sprintf("r%d", i), now, 1)); r.status != http.StatusAccepted {
+				t.Fatalf("status %d body %s", r.status, r.body)
+			}
+		}
+		// A duplicate of a batch no longer kept is still a duplicate.
+		if r := f.mustPost(t, "/events", &iosCreds, batch("r0", now, 1)); r.status != http.StatusAccepted {
+			t.Fatalf("status %d", r.status)
+		}
+		st := f.Stats()
+		if st.Batches != 7 || st.Duplicates != 1 {
+			t.Fatalf("keep %d: stats %+v, want 7 batches and 1 duplicate", keep, st)
+		}
+		got := f.Batches()
+		if keep < 0 {
+			if len(got) != 0 {
+				t.Fatalf("keep %d: %d batches kept", keep, len(got))
+			}
+			continue
+		}
+		if len(got) != keep {
+			t.Fatalf("keep %d: %d batches kept", keep, len(got))
+		}
+		for i, r := range got {
+			if want := fmt.Sprintf(`"source_request_id":"r%d"`, 7-keep+i); !strings.Contains(string(r.Batch), want) {
+				t.Fatalf("keep %d: batch %d is %s, want %s", keep, i, r.Batch, want)
+			}
+		}
+	}
+}

@@ -71,10 +71,15 @@ type Stats struct {
 	Feeds map[string]Counts `json:"feeds"`
 }
 
-// Batches returns the accepted batches in arrival order.
+// Batches returns the accepted batches in arrival order (the latest
+// Config.KeepBatches of them when that is positive).
 func (e *Emulator) Batches() []Record {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.keep > 0 && len(e.records) == e.keep {
+		// The ring, oldest first.
+		return append(append([]Record(nil), e.records[e.next:]...), e.records[:e.next]...)
+	}
 	return append([]Record(nil), e.records...)
 }
 
@@ -98,8 +103,8 @@ func (e *Emulator) Reset() {
 }
 
 func (e *Emulator) resetLocked() {
-	e.records = nil
-	e.seen = map[string]map[string]struct{}{}
+	e.records, e.next = nil, 0
+	e.seen = map[uint64]struct{}{}
 	e.stats = Stats{Counts: Counts{Statuses: map[int]int{}}, Feeds: map[string]Counts{}}
 	e.bucket = newBucket(e.rate, e.now())
 }

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The shipped pipeline against the stock Benthos pipeline, in one run on the
+# same file, and the binary's CPU per event against the work itself:
+#
+#   (a) shipped: file input + braze_currents scanner + currents_to_mparticle;
+#   (b) stock Benthos 4.27: file input with codec avro-ocf:marshaler=goavro and
+#       a Bloblang mapping to the mParticle batch (what a user would build);
+#   (c) in-process: the plain-Go decoder and mapping in one goroutine
+#       (bench/inprocess), no Benthos.
+#
+# (a) and (b) run with `threads: 2` into the `drop` output, alternately,
+# RUNS times each; the medians are compared. Wall-clock time is noisy on a
+# shared machine: the CPU seconds (user + sys) are reported beside it.
+#
+#   bash bench/ratio.sh [events]          # default 300000 push sends
+#   RUNS=5 bash bench/ratio.sh            # more runs
+#   BIN=/path/to/currents-mparticle ...   # another build of the binary (A/B)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+events=${1:-300000}
+runs=${RUNS:-3}
+work=$(mktemp -d)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+echo "work dir: $work" >&2
+
+echo "building..." >&2
+bin=${BIN:-$work/currents-mparticle}
+[ -n "${BIN:-}" ] || go build -o "$bin" ./cmd/currents-mparticle
+go build -o "$work/currents-gen" ./cmd/currents-gen
+go build -o "$work/inprocess" ./bench/inprocess
+
+# One file of push sends, Braze-sized blocks, recent (not historical).
+"$work/currents-gen" -out "$work/export" -types users.messages.pushnotification.Send -events "$events" \
+  -file-events "$events" -block-events 4000 -start 30h -seed 7 >&2
+file=$(find "$work/export" -name '*.avro')
+printf 'file: %s bytes, %s events\n' "$(stat -c %s "$file")" "$events"
+
+cat >"$work/shipped.yaml" <<YAML
+input:
+  file:
+    paths: [ "$file" ]
+    scanner:
+      braze_currents: {}
+pipeline:
+  threads: 2
+  processors:
+    - currents_to_mparticle: {}
+output:
+  drop: {}
+http: { enabled: false }
+logger: { level: WARN }
+metrics: { none: {} }
+YAML
+
+cat >"$work/stock.yaml" <<YAML
+input:
+  file:
+    paths: [ "$file" ]
+    codec: avro-ocf:marshaler=goavro
+pipeline:
+  threads: 2
+  processors:
+    - mapping: |
+        let type = @path.re_find_all("event_type=([^/]+)").index(0).replace_all("event_type=", "")
+        let name = match \$type {
+          "users.messages.email.Send" => "Email Sends"
+          "users.messages.email.Open" => "Email Opens"
+          "users.messages.email.Click" => "Email Clicks"
+          "users.messages.pushnotification.Send" => "Push Notification Sends"
+          "users.messages.pushnotification.Open" => "Push Notification Opens"
+          _ => null
+        }
+        # goavro writes nullable fields as {"string": "value"}: unwrap them.
+        let fields = this.map_each(kv -> if kv.value.type() == "object" { kv.value.values().index(0) } else { kv.value })
+        root = if \$name == null || \$fields.external_user_id == null { deleted() } else {
+          {
+            "schema_version": 2, "environment": "production",
+            "user_identities": { "customer_id": \$fields.external_user_id },
+            "events": [ { "event_type": "custom_event", "data": {
+              "event_name": \$name, "custom_event_type": "other",
+              "timestamp_unixtime_ms": \$fields.time * 1000, "source_message_id": \$fields.id,
+              "custom_attributes": \$fields.without("id", "user_id", "external_user_id", "time", "email_address", "media_urls").filter(kv -> kv.value != null && kv.value.type() != "array")
+            } } ]
+          }
+        }
+        meta feed = if \$fields.platform == "ios" { "ios" } else if \$fields.platform == "android" { "android" } else if \$fields.platform == "web" { "web" } else { "unbound" }
+output:
+  drop: {}
+http: { enabled: false }
+logger: { level: WARN }
+metrics: { none: {} }
+YAML
+
+measure() { # label config → "label wall cpu rss_kb"
+  /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$bin" -c "$2" >"$work/$1.log" 2>&1 ||
+    { echo "$1 failed:" >&2; tail -20 "$work/$1.log" >&2; exit 1; }
+  read -r wall user sys rss <"$work/time"
+  echo "$1 $wall $(awk "BEGIN{print $user + $sys}") $rss"
+}
+
+rows=()
+for i in $(seq "$runs"); do
+  rows+=("$(measure shipped "$work/shipped.yaml")")
+  rows+=("$(measure stock "$work/stock.yaml")")
+  rows+=("inprocess $("$work/inprocess" "$file" | awk '{print $9, $7, 0}')")
+  echo "run $i: ${rows[*]: -3}" >&2
+done
+
+python3 - "$events" "${rows[@]}" <<'PY'
+import sys, statistics as st
+events = int(sys.argv[1])
+runs = {}
+for r in sys.argv[2:]:
+    label, wall, cpu, rss = r.split()
+    runs.setdefault(label, []).append((float(wall), float(cpu), int(rss)))
+med = {k: (st.median(w for w, _, _ in v), st.median(c for _, c, _ in v), max(r for _, _, r in v)) for k, v in runs.items()}
+print(f"\n{events} push sends, one file; median of {len(runs['shipped'])} alternate runs each (threads: 2, output drop).\n")
+print("| run | wall s | CPU s | CPU µs/event | peak RSS MB |")
+print("|---|---|---|---|---|")
+for k in ("shipped", "stock", "inprocess"):
+    w, c, r = med[k]
+    print(f"| {k} | {w:.2f} | {c:.2f} | {c / events * 1e6:.2f} | {r / 1024:.0f} |" if k != "inprocess" else
+          f"| in-process decode + map, one goroutine | {w:.2f} | {c:.2f} | {c / events * 1e6:.2f} | |")
+sw, sc, _ = med["shipped"]
+kw, kc, _ = med["stock"]
+_, ic, _ = med["inprocess"]
+print(f"\nshipped vs stock: {kw / sw:.1f}x the throughput (wall), {kc / sc:.1f}x less CPU.")
+print(f"shipped CPU per event: {sc / ic:.2f}x the in-process decode + map.")
+PY

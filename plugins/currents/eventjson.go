@@ -1,0 +1,306 @@
+package currents
+
+import (
+	"context"
+	"encoding/base64"
+	"math"
+	"strconv"
+	"sync/atomic"
+	"unicode/utf8"
+)
+
+// AppendJSON appends the event's fields to dst as one JSON object, in writer
+// schema order, and returns the extended slice. It writes what encoding/json
+// writes (with HTML escaping off, as Benthos encodes structured messages) for
+// the map of Event.Map, except for the order of the names: strings with
+// invalid UTF-8 get U+FFFD, bytes are base64, and a float that JSON cannot
+// hold (NaN, ±Inf) is written as null. It costs no allocation beyond the
+// growth of dst.
+func (e Event) AppendJSON(dst []byte) []byte {
+	if e.fields == nil {
+		return append(dst, "{}"...)
+	}
+	keys := e.fields.jsonKeys()
+	dst = append(dst, '{')
+	for i, v := range e.values {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, keys[i]...)
+		dst = appendJSONValue(dst, v)
+	}
+	return append(dst, '}')
+}
+
+// jsonKeys returns the names as JSON strings followed by a colon, made once
+// per writer schema.
+func (f *fieldIndex) jsonKeys() []string {
+	f.keysOnce.Do(func() {
+		var all []byte
+		ends := make([]int, len(f.names))
+		for i, n := range f.names {
+			all = appendJSONString(all, n)
+			all = append(all, ':')
+			ends[i] = len(all)
+		}
+		text := string(all)
+		f.keys = make([]string, len(f.names))
+		start := 0
+		for i, end := range ends {
+			f.keys[i], start = text[start:end], end
+		}
+	})
+	return f.keys
+}
+
+// AppendJSON appends v as JSON; see Event.AppendJSON.
+func (v Value) AppendJSON(dst []byte) []byte { return appendJSONValue(dst, v) }
+
+func appendJSONValue(dst []byte, v Value) []byte {
+	switch v.kind {
+	case KindString:
+		return appendJSONString(dst, v.str)
+	case KindInt:
+		return strconv.AppendInt(dst, int64(v.num), 10)
+	case KindFloat:
+		return appendJSONFloat(dst, math.Float64frombits(v.num))
+	case KindBool:
+		if v.num == 1 {
+			return append(dst, "true"...)
+		}
+		return append(dst, "false"...)
+	case KindBytes:
+		dst = append(dst, '"')
+		dst = base64.StdEncoding.AppendEncode(dst, []byte(v.str))
+		return append(dst, '"')
+	case KindArray:
+		dst = append(dst, '[')
+		for i, it := range v.Items() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONValue(dst, it)
+		}
+		return append(dst, ']')
+	case KindMap, KindRecord:
+		// Map() keeps the last of two entries with one name, and a JSON
+		// parser does the same with the text written here.
+		dst = append(dst, '{')
+		for i, e := range v.Entries() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, e.Name)
+			dst = append(dst, ':')
+			dst = appendJSONValue(dst, e.Value)
+		}
+		return append(dst, '}')
+	}
+	return append(dst, "null"...)
+}
+
+// appendJSONFloat formats as encoding/json does (ES6 number to string).
+func appendJSONFloat(dst []byte, f float64) []byte {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return append(dst, "null"...)
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 becomes e-9
+		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst
+}
+
+// jsonPlain marks the ASCII bytes a JSON string holds as they are.
+var jsonPlain = func() (t [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
+const jsonHex = "0123456789abcdef"
+
+// appendJSONString quotes s as encoding/json does with HTML escaping off.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		// Eight plain ASCII bytes at a time: most strings have nothing to
+		// escape.
+		if i+8 <= len(s) {
+			if jsonPlain8(jsonLoad64(s, i)) {
+				i += 8
+				continue
+			}
+		} else if len(s) >= 8 && jsonPlain8(jsonLoad64(s, len(s)-8)) {
+			// The tail: the last eight bytes, overlapping plain ones.
+			break
+		}
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if jsonPlain[b] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', jsonHex[b>>4], jsonHex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', jsonHex[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// EventJSON is an event together with the JSON text written for it, carried
+// as a context beside a message whose content is that text. A consumer that
+// finds the message's content to be the very slice written (EventJSONFrom)
+// knows the content is unchanged and may use the event instead of parsing
+// the text.
+//
+// An EventJSON is a context.Context whose values are its parent's plus
+// itself. Make them with EventJSONs, one per message of a batch, in one
+// allocation per batch.
+type EventJSON struct {
+	context.Context
+	p atomic.Pointer[eventText]
+}
+
+type eventText struct {
+	ev   Event
+	text []byte
+}
+
+type eventJSONKey struct{}
+
+// EventJSONs are the carriers of one message batch.
+type EventJSONs struct {
+	ctxs  []EventJSON
+	items []eventText
+}
+
+// NewEventJSONs returns carriers for n messages.
+func NewEventJSONs(n int) *EventJSONs {
+	return &EventJSONs{ctxs: make([]EventJSON, n), items: make([]eventText, n)}
+}
+
+// Set makes the i-th carrier carry ev and the text written for it, on top of
+// parent, and returns it as the message's context.
+func (b *EventJSONs) Set(i int, parent context.Context, ev Event, text []byte) context.Context {
+	c := &b.ctxs[i]
+	b.items[i] = eventText{ev: ev, text: text}
+	c.Context = parent
+	c.p.Store(&b.items[i])
+	return c
+}
+
+// Value returns c for its own key, else the parent's value.
+func (c *EventJSON) Value(key any) any {
+	if key == (eventJSONKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+func carried(ctx context.Context) *eventText {
+	c, ok := ctx.Value(eventJSONKey{}).(*EventJSON)
+	if !ok {
+		return nil
+	}
+	return c.p.Load()
+}
+
+// EventJSONFrom returns the event carried by ctx when text is the very slice
+// written for it (the same array and length), and false otherwise: when ctx
+// carries none, or when text is any other slice, even with the same bytes.
+func EventJSONFrom(ctx context.Context, text []byte) (Event, bool) {
+	c := carried(ctx)
+	if c == nil || len(text) == 0 || len(c.text) != len(text) || &c.text[0] != &text[0] {
+		return Event{}, false
+	}
+	return c.ev, true
+}
+
+// CarriedEvent returns the event carried by ctx whatever the message's
+// content now is: its writer-schema field order still applies when a
+// processor changed a field.
+func CarriedEvent(ctx context.Context) (Event, bool) {
+	c := carried(ctx)
+	if c == nil {
+		return Event{}, false
+	}
+	return c.ev, true
+}
+
+// ReleaseEventJSON makes ctx carry no event any more, so that the messages
+// derived from the one it came with (which share its context) do not keep
+// the event's block alive. A consumer that has read the event calls it;
+// later readers of the same context parse the message instead.
+func ReleaseEventJSON(ctx context.Context) {
+	if c, ok := ctx.Value(eventJSONKey{}).(*EventJSON); ok {
+		c.p.Store(nil)
+	}
+}
+
+// jsonLoad64 reads eight bytes of s at i, little endian; the compiler merges
+// the loads into one.
+func jsonLoad64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// jsonPlain8 reports whether none of the eight bytes in x needs attention:
+// no control character, quote, backslash or non-ASCII byte (the "has byte
+// less than n" bit tricks, exact about whether any byte matches).
+func jsonPlain8(x uint64) bool {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	ctl := (x - lsb*0x20) &^ x
+	quote := x ^ lsb*'"'
+	quote = (quote - lsb) &^ quote
+	bslash := x ^ lsb*'\\'
+	bslash = (bslash - lsb) &^ bslash
+	return (ctl|quote|bslash|x)&msb == 0
+}
