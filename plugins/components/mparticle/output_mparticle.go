@@ -347,7 +347,7 @@ func init() {
 				err = fmt.Errorf("%s: Benthos batching would merge input transactions and fail a whole transaction when one of its messages fails, so dead letters could not be exact; remove it (the output packs the messages of all %s writes itself)", mpOutputFieldBatching, "max_in_flight")
 				return
 			}
-			out, err = mpOutputFromParsed(conf, mgr)
+			out, err = mpOutputFromParsed(conf, mgr, maxInFlight)
 			return
 		})
 	if err != nil {
@@ -571,11 +571,13 @@ type mpOutput struct {
 }
 
 // mpOutputFromParsed builds the output from its parsed configuration.
-func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*mpOutput, error) {
+func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources, maxInFlight int) (*mpOutput, error) {
 	c, err := mpOutputConfigFromParsed(conf)
 	if err != nil {
 		return nil, err
 	}
+	// When every write in flight waits, nothing can join a group window.
+	c.queue.MaxCallers = maxInFlight
 	if c.rateLimit != "" && !mgr.HasRateLimit(c.rateLimit) {
 		return nil, fmt.Errorf("%s: rate limit resource %q was not found", mpOutputFieldRateLimit, c.rateLimit)
 	}

@@ -517,7 +517,7 @@ func TestMPOutputConfigErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			conf, err := mpOutputSpec().ParseYAML(strings.TrimPrefix(strings.ReplaceAll(tt.conf, "\n  ", "\n"), "mparticle:\n"), nil)
 			if err == nil {
-				_, err = mpOutputFromParsed(conf, service.MockResources())
+				_, err = mpOutputFromParsed(conf, service.MockResources(), 1)
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one containing %q", err, tt.want)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,10 @@ type QueueConfig struct {
 	// that arrive within the window (from different Currents files) share
 	// one batch. Zero takes what is pending at once.
 	GroupWindow time.Duration
+	// MaxCallers is how many Send calls can be under way at once (the
+	// output's max_in_flight): when that many wait, no item can arrive
+	// within the window, so senders stop waiting. Zero: unknown.
+	MaxCallers int
 	// Now is the clock of the window; time.Now when nil.
 	Now func() time.Time
 }
@@ -51,6 +56,8 @@ type Queue struct {
 	maxSize int // bytes one sender takes at once (at least one item)
 	window  time.Duration
 	now     func() time.Time
+	callers int          // MaxCallers
+	active  atomic.Int64 // Send calls under way
 }
 
 // NewQueue starts the senders of every feed c has credentials for. Close
@@ -72,6 +79,7 @@ func NewQueue(c *Client, cfg QueueConfig) *Queue {
 		maxSize: 16 * c.cfg.Limits.MaxRequestBytes,
 		window:  cfg.GroupWindow,
 		now:     cfg.Now,
+		callers: cfg.MaxCallers,
 	}
 	if q.now == nil {
 		q.now = time.Now
@@ -146,16 +154,16 @@ func (f *feedQueue) signal() {
 // take removes up to maxTake items (and about maxSize bytes) from the
 // pending list, blocking until there is one, and the oldest has waited
 // window or a full take is pending, or ctx ends (nil then).
-func (f *feedQueue) take(ctx context.Context, maxTake, maxSize int, window time.Duration, now func() time.Time) []queued {
+func (f *feedQueue) take(ctx context.Context, maxTake, maxSize int, window time.Duration, now func() time.Time, full func() bool) []queued {
 	for {
 		f.mu.Lock()
-		if n := len(f.pending); n > 0 && n < maxTake && window > 0 {
+		if n := len(f.pending); n > 0 && n < maxTake && window > 0 && !full() {
 			if wait := f.since.Add(window).Sub(now()); wait > 0 {
 				f.mu.Unlock()
 				t := time.NewTimer(wait)
 				select {
 				case <-t.C:
-				case <-f.wake: // more items: maybe a full take now
+				case <-f.wake: // more items (or more callers): look again
 				case <-ctx.Done():
 					t.Stop()
 					return nil
@@ -191,11 +199,17 @@ func (f *feedQueue) take(ctx context.Context, maxTake, maxSize int, window time.
 	}
 }
 
+// full reports whether every caller that can be under way is waiting, so
+// that nothing new can arrive while a sender lingers.
+func (q *Queue) full() bool {
+	return q.callers > 0 && q.active.Load() >= int64(q.callers)
+}
+
 // sendLoop is one sender of a feed.
 func (q *Queue) sendLoop(f *feedQueue) {
 	defer q.wg.Done()
 	for {
-		taken := q.drop(f.take(q.ctx, q.maxTake, q.maxSize, q.window, q.now))
+		taken := q.drop(f.take(q.ctx, q.maxTake, q.maxSize, q.window, q.now, q.full))
 		if q.ctx.Err() != nil {
 			q.failAll(taken, q.ctx.Err())
 			return
@@ -248,6 +262,8 @@ func (q *Queue) SendNotify(ctx context.Context, items []Item, accepted func(k in
 	if len(items) == 0 {
 		return nil
 	}
+	q.active.Add(1)
+	defer q.active.Add(-1)
 	call := &queueCall{errs: make([]error, len(items)), left: len(items), done: make(chan struct{})}
 	if accepted != nil {
 		call.accepted = make(chan int, len(items))
@@ -287,8 +303,15 @@ func (q *Queue) SendNotify(ctx context.Context, items []Item, accepted func(k in
 		call.mu.Unlock()
 		return contextErrors(items, call.errs, q.ctx.Err())
 	}
-	for fq := range touched {
-		fq.signal()
+	if q.full() {
+		// The last caller that can come: no sender need wait any longer.
+		for _, fq := range q.feeds {
+			fq.signal()
+		}
+	} else {
+		for fq := range touched {
+			fq.signal()
+		}
 	}
 	if len(unknown) > 0 {
 		// No request is made for these: Client.Send fails them at once.

@@ -243,3 +243,27 @@ func TestQueueGroupWindowPacksAUsersEventsFromDifferentCallers(t *testing.T) {
 		}
 	}
 }
+
+func TestQueueGroupWindowDoesNotWaitWhenEveryCallerWaits(t *testing.T) {
+	// With MaxCallers callers all waiting, nothing more can arrive: the
+	// window must not hold them (a small max_in_flight would otherwise
+	// make every write wait the whole window).
+	s := newScripted(t, func(_ int, _ seenRequest, w http.ResponseWriter) { accept(w) })
+	c, _, _ := newTestClient(t, s.url(), nil)
+	q := NewQueue(c, QueueConfig{GroupWindow: 5 * time.Second, MaxCallers: 2})
+	defer q.Close()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for k := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			item := Item{Feed: "web", Batch: testBatch(fmt.Sprintf("user-%d", k), recentMS, eventID(k))}
+			requireAllDelivered(t, q.Send(context.Background(), []Item{item}))
+		}()
+	}
+	wg.Wait()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("two callers of two waited %v for a 5s window", d)
+	}
+}

@@ -386,6 +386,25 @@ func (e *Emulator) accept(x *exchange, key string, batches []json.RawMessage, he
 	defer e.mu.Unlock()
 	for i, raw := range batches {
 		h := heads[i]
+		// A batch already taken is a duplicate before anything else: a
+		// retry of a request whose answer was lost must not see a batch
+		// that was recorded fail now (mParticle drops it silently).
+		var sum uint64
+		id := h.dedupKey()
+		if id != "" {
+			// A 64-bit hash of key and id: a false duplicate needs
+			// billions of batches.
+			var hh maphash.Hash
+			hh.SetSeed(e.seed)
+			hh.WriteString(key)
+			hh.WriteByte(0)
+			hh.WriteString(id)
+			sum = hh.Sum64()
+			if _, dup := e.seen[sum]; dup {
+				x.duplicates++
+				continue
+			}
+		}
 		if x.endpoint != EndpointEvents && e.drawLocked(e.faults.BatchErrorRate) {
 			idx := i
 			failures = append(failures, apiError{
@@ -397,19 +416,7 @@ func (e *Emulator) accept(x *exchange, key string, batches []json.RawMessage, he
 			x.failed++
 			continue
 		}
-		if id := h.dedupKey(); id != "" {
-			// A 64-bit hash of key and id: a false duplicate needs
-			// billions of batches.
-			var hh maphash.Hash
-			hh.SetSeed(e.seed)
-			hh.WriteString(key)
-			hh.WriteByte(0)
-			hh.WriteString(id)
-			sum := hh.Sum64()
-			if _, dup := e.seen[sum]; dup {
-				x.duplicates++
-				continue
-			}
+		if id != "" {
 			e.seen[sum] = struct{}{}
 		}
 		e.recordLocked(Record{Feed: x.feed, Endpoint: x.endpoint, Batch: raw, Received: e.now()})
