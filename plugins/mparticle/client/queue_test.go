@@ -74,11 +74,12 @@ func TestQueueReleasesAPausedFeedsItems(t *testing.T) {
 		}
 		accept(w)
 	})
-	const window = 500 * time.Millisecond
+	// Wide margins: CI runs this beside other packages on two cores.
+	const window = 3 * time.Second
 	c, _, _ := newTestClient(t, s.url(), func(cfg *Config) {
 		cfg.AuthFailureWindow = window
-		cfg.InitialInterval = 20 * time.Millisecond
-		cfg.MaxInterval = 100 * time.Millisecond
+		cfg.InitialInterval = 300 * time.Millisecond
+		cfg.MaxInterval = time.Second
 	})
 	q := newTestQueue(t, c)
 
@@ -222,7 +223,7 @@ func TestQueueGroupWindowPacksAUsersEventsFromDifferentCallers(t *testing.T) {
 	for _, tt := range []struct {
 		window      time.Duration
 		wantBatches int
-	}{{0, 2}, {400 * time.Millisecond, 1}} {
+	}{{0, 2}, {1500 * time.Millisecond, 1}} {
 		s := newScripted(t, func(_ int, _ seenRequest, w http.ResponseWriter) { accept(w) })
 		c, m, _ := newTestClient(t, s.url(), nil)
 		q := NewQueue(c, QueueConfig{GroupWindow: tt.window})
