@@ -978,8 +978,11 @@ func (in *brazeCurrentsInput) ackFunc(o *bciObject, seq, n int, origin []int, ba
 	size := len(batch)
 	idx := batch.Index()
 	return func(ctx context.Context, err error) error {
-		delivered := bciDelivered(err, size, idx)
-		refused := err != nil && bciRefusedForGood(err, idx)
+		var delivered []bool
+		refused := false
+		if err != nil {
+			delivered, refused = bciReadNack(err, size, idx)
+		}
 		o.mu.Lock()
 		o.outstanding--
 		switch {
@@ -1018,58 +1021,44 @@ func (in *brazeCurrentsInput) ackFunc(o *bciObject, seq, n int, origin []int, ba
 	}
 }
 
-// bciDelivered reads which of a batch's n messages were delivered from a
-// nack: nil when it cannot tell (a plain error: all of them failed). Benthos
-// passes the output's batch error, or, past a fallback, the error of the
-// messages the fallback's last output refused: a message it does not name
-// went through an earlier output. An error naming a message the indexer does
-// not know (a processor replaced it) tells nothing.
-func bciDelivered(err error, n int, idx *service.Indexer) []bool {
+// bciReadNack reads a nack in one walk of its batch error. delivered says
+// which of the batch's n messages went through, nil when it cannot tell (a
+// plain error: all of them failed). Benthos passes the output's batch error,
+// or, past a fallback, the error of the messages the fallback's last output
+// refused: a message it does not name went through an earlier output. An
+// error naming a message the indexer does not know (a processor replaced it)
+// tells nothing. forGood reports a failure that reading the object again
+// cannot mend (a downstream refusal without a fallback), as opposed to one
+// that says "later" (an mParticle feed whose credentials are refused for
+// now, retries that ran out, a shutdown).
+func bciReadNack(err error, n int, idx *service.Indexer) (delivered []bool, forGood bool) {
 	var berr *service.BatchError
-	if err == nil || !errors.As(err, &berr) || berr.IndexedErrors() == 0 {
-		return nil
+	if !errors.As(err, &berr) || berr.IndexedErrors() == 0 {
+		return nil, !client.IsTemporary(err)
 	}
-	failed := make([]bool, n)
+	delivered = make([]bool, n)
+	for i := range delivered {
+		delivered[i] = true
+	}
 	known := true
 	berr.WalkMessagesIndexedBy(idx, func(i int, _ *service.Message, merr error) bool {
 		if merr == nil {
 			return true
 		}
+		if !client.IsTemporary(merr) {
+			forGood = true
+		}
 		if i < 0 || i >= n {
 			known = false
-			return false
+		} else {
+			delivered[i] = false
 		}
-		failed[i] = true
 		return true
 	})
 	if !known {
-		return nil
+		return nil, forGood
 	}
-	delivered := failed
-	for i := range delivered {
-		delivered[i] = !failed[i]
-	}
-	return delivered
-}
-
-// bciRefusedForGood reports whether a nack holds a failure that reading the
-// object again cannot mend (a downstream refusal without a fallback), as
-// opposed to one that says "later" (an mParticle feed whose credentials are
-// refused for now, retries that ran out, a shutdown).
-func bciRefusedForGood(err error, idx *service.Indexer) bool {
-	var berr *service.BatchError
-	if !errors.As(err, &berr) || berr.IndexedErrors() == 0 {
-		return !client.IsTemporary(err)
-	}
-	forGood := false
-	berr.WalkMessagesIndexedBy(idx, func(_ int, _ *service.Message, merr error) bool {
-		if merr != nil && !client.IsTemporary(merr) {
-			forGood = true
-			return false
-		}
-		return true
-	})
-	return forGood
+	return delivered, forGood
 }
 
 // settle decides an object's fate once it is read and every batch of the
