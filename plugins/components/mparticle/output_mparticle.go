@@ -365,14 +365,14 @@ func mpOutputBatchingOff(p service.BatchPolicy) bool {
 type mpOutputConfig struct {
 	client       client.Config
 	queue        client.QueueConfig
-	feed         *service.InterpolatedString
+	feed         messageField
 	fallbackFeed string // "" when not set
 	rateLimit    string
 	dryRun       bool
 	dryRunPath   string
 	ledger       ledger.Config // Store nil: no ledger
 	ledgerCache  string
-	ledgerKey    *service.InterpolatedString
+	ledgerKey    messageField
 }
 
 // mpOutputConfigFromParsed reads and checks the fields of the output.
@@ -458,7 +458,7 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 		return nil, fmt.Errorf("%s: no feed has credentials: set the key and secret of at least one feed (%s), or %s.%s for every feed", mpOutputFieldFeeds, strings.Join(mpOutputFeeds, ", "), mpOutputFieldFeeds, mpOutputFieldFeedsAll)
 	}
 
-	if c.feed, err = conf.FieldInterpolatedString(mpOutputFieldFeed); err != nil {
+	if c.feed, err = newMessageField(conf, mpOutputFieldFeed); err != nil {
 		return nil, err
 	}
 	if conf.Contains(mpOutputFieldEnvironment) {
@@ -530,7 +530,7 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 	if c.ledgerCache, err = conf.FieldString(mpOutputFieldLedger, mpOutputFieldLedgerCache); err != nil {
 		return nil, err
 	}
-	if c.ledgerKey, err = conf.FieldInterpolatedString(mpOutputFieldLedger, mpOutputFieldLedgerKey); err != nil {
+	if c.ledgerKey, err = newMessageField(conf, mpOutputFieldLedger, mpOutputFieldLedgerKey); err != nil {
 		return nil, err
 	}
 	if c.ledger.Prefix, err = conf.FieldString(mpOutputFieldLedger, mpOutputFieldLedgerPrefix); err != nil {
@@ -653,7 +653,7 @@ func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) e
 			fail(i, fmt.Errorf("mparticle %s: message %d: %w", client.ReasonUpstreamError, i, uerr))
 			continue
 		}
-		feed, err := batch.TryInterpolatedString(i, o.conf.feed)
+		feed, err := o.conf.feed.get(msg)
 		if err != nil {
 			o.metrics.EventsFailed("", client.ReasonInvalidBatch, 1)
 			reasons[client.ReasonInvalidBatch]++
@@ -669,9 +669,11 @@ func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) e
 		}
 		item := client.Item{Feed: o.resolveFeed(feed), Batch: raw}
 		if o.ledger != nil {
-			id, err := batch.TryInterpolatedString(i, o.conf.ledgerKey)
-			if err != nil {
-				id = "" // sent without the ledger rather than not at all
+			id, err := o.conf.ledgerKey.get(msg)
+			if err != nil || id == "null" {
+				// Sent without the ledger rather than not at all; "null" is
+				// what a missing key interpolates to, and is no event's id.
+				id = ""
 			}
 			ids = append(ids, id)
 			item.Key = id

@@ -829,3 +829,23 @@ func TestMPOutputLedgerRecordsOnlyAccepted(t *testing.T) {
 		t.Fatalf("replay: delivered %v, dead-lettered %d", got, len(captured))
 	}
 }
+
+func TestMPOutputLedgerSendsMessagesWithoutIDUntracked(t *testing.T) {
+	// Messages without the id metadata the default ledger.key reads are sent
+	// without the ledger, as its description says: not all under one id
+	// ("null", what the interpolation of a missing key gives), which made
+	// every such message after the first a "duplicate".
+	srv := mpOutputTestEmulator(t, emulator.Faults{})
+	conf := mpOutputTestConfig(srv.URL, "  ledger: { cache: delivered }")
+	resources := "cache_resources:\n  - label: delivered\n    memory: {}\n"
+	msgs := []mpOutputTestMessage{
+		{"ios", mpOutputTestBatch("user-1", mpOutputTestID(1)), mpOutputTestID(1)},
+		{"ios", mpOutputTestBatch("user-2", mpOutputTestID(2)), mpOutputTestID(2)},
+	}
+	acks, captured, _ := mpOutputTestRun(t, mpOutputTestFallback(conf), resources, msgs, true)
+	mpOutputTestNoErrors(t, acks)
+	want := []string{"ios " + mpOutputTestID(1), "ios " + mpOutputTestID(2)}
+	if got := mpOutputTestRecorded(t, srv); len(captured) != 0 || !slices.Equal(got, want) {
+		t.Fatalf("delivered %v (dead-lettered %d), want %v", got, len(captured), want)
+	}
+}

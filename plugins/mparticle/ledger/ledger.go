@@ -29,6 +29,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/jsonstring"
 )
 
 // Store keeps recorded ids. Benthos cache resources fit it.
@@ -249,11 +251,10 @@ func (l *Ledger) recover(ctx context.Context, value []byte) bool {
 // some of its events: mParticle deduplicates only identical batches.
 func (l *Ledger) Intend(ctx context.Context, feed string, batches []Batch) {
 	for _, b := range batches {
-		rec, err := json.Marshal(batchRecord{Feed: feed, IDs: b.IDs, Body: b.Body})
-		if err != nil {
-			continue // a body that is not JSON is refused by mParticle anyway
-		}
-		l.put(ctx, batchKey+b.SourceRequestID, rec)
+		// The body is the client's own packing of parsed JSON; were it not
+		// JSON, recover could not read the record and would send the
+		// event as usual.
+		l.put(ctx, batchKey+b.SourceRequestID, appendBatchRecord(nil, feed, b))
 		pending := []byte(pendingPrefix + b.SourceRequestID)
 		for _, id := range b.IDs {
 			if id != "" {
@@ -261,6 +262,24 @@ func (l *Ledger) Intend(ctx context.Context, feed string, batches []Batch) {
 			}
 		}
 	}
+}
+
+// appendBatchRecord appends the batchRecord of b on feed. Written by hand:
+// json.Marshal re-validates and compacts the body, which took half of
+// Intend's time in a profile, once per batch sent.
+func appendBatchRecord(dst []byte, feed string, b Batch) []byte {
+	dst = append(dst, `{"feed":`...)
+	dst = jsonstring.Append(dst, feed)
+	dst = append(dst, `,"ids":[`...)
+	for i, id := range b.IDs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = jsonstring.Append(dst, id)
+	}
+	dst = append(dst, `],"body":`...)
+	dst = append(dst, b.Body...)
+	return append(dst, '}')
 }
 
 // Wait blocks until none of ids is being sent by another caller, or ctx

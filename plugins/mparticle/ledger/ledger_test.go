@@ -2,8 +2,10 @@ package ledger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -261,5 +263,16 @@ func TestARecordedBatchThatCannotBeResentIsSentAsUsual(t *testing.T) {
 	ids := []string{"a"}
 	if out := l.Deliver(context.Background(), ids, s.send(ids)); out[0] != nil || s.sent["a"] != 1 {
 		t.Fatalf("outcome %v, sent %v: want a sent as usual", out, s.sent)
+	}
+}
+
+func TestBatchRecordReadsBackAsWritten(t *testing.T) {
+	b := Batch{SourceRequestID: "r1", Body: []byte(`{"events":[{"data":{"x":"a\"b"}}]}`), IDs: []string{"id-1", "", "q\"\\\u2028"}}
+	var rec batchRecord
+	if err := json.Unmarshal(appendBatchRecord(nil, "ios", b), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Feed != "ios" || !slices.Equal(rec.IDs, b.IDs) || string(rec.Body) != string(b.Body) {
+		t.Fatalf("read back %+v, wrote feed ios and %+v", rec, b)
 	}
 }
