@@ -285,7 +285,7 @@ Logs never contain credentials nor batch content.`).
 					Description("The longest wait for one cache call; past it the event is sent anyway (and counted in `mparticle_ledger_errors`), so a slow or failing cache never stops delivery.").
 					Default(ledger.DefaultTimeout.String()),
 			).
-				Description("A delivered-once ledger. Before sending, events whose id mParticle already accepted (after a crash, a replay, or a Braze duplicate: the same event `id` in two files) are skipped and counted (`mparticle_events_duplicate`); an id is recorded only after mParticle accepted its batch, so a failed send never loses an event. Each batch is also recorded as under way before it is sent: after a crash, an event found under way makes the output send that very batch again (mParticle drops it if it had arrived, by its source_request_id) instead of a new batch, which mParticle could not recognise. Within one process, an event that another write is sending is waited for rather than sent twice. The cache then holds, per event, an id key and its share of a batch record.").
+				Description("A delivered-once ledger. Before sending, events whose id mParticle already accepted (after a crash, a replay, or a Braze duplicate: the same event `id` in two files) are skipped and counted (`mparticle_events_duplicate`); an event counts as delivered only once mParticle accepted its batch, so a failed send never loses an event. Before a batch is sent, it is recorded whole, and each of its events as under way in it; once mParticle accepted it, one write marks the batch delivered, and with it every event under way in it. After a crash, an event found under way in a batch not marked makes the output send that very batch again (mParticle drops it if it had arrived, by its source_request_id) instead of a new batch, which mParticle could not recognise. Within one process, an event that another write is sending is waited for rather than sent twice. The cache holds a key per event (about 100 bytes) and a key per batch, whose record shrinks to one byte once the batch is accepted. In dry-run mode nothing is recorded.").
 				Advanced(),
 		).
 		// The constructor refuses these too; lint rules make `lint` say so
@@ -611,6 +611,9 @@ func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources, maxI
 			o.ledger.Intend(ctx, feed, lb)
 			return nil
 		}
+		c.client.Accepted = func(ctx context.Context, _ string, sourceRequestIDs []string) {
+			o.ledger.Delivered(ctx, sourceRequestIDs)
+		}
 	}
 	if o.client, err = client.New(c.client); err != nil {
 		return nil, err
@@ -686,12 +689,12 @@ func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) e
 	if o.ledger == nil {
 		errs = o.queue.Send(ctx, items)
 	} else {
-		errs = o.ledger.Deliver(ctx, ids, func(idx []int, accepted func(j int)) []error {
+		errs = o.ledger.Deliver(ctx, ids, func(idx []int) []error {
 			sub := make([]client.Item, len(idx))
 			for j, k := range idx {
 				sub[j] = items[k]
 			}
-			return o.queue.SendNotify(ctx, sub, accepted)
+			return o.queue.Send(ctx, sub)
 		})
 	}
 	for k, err := range errs {

@@ -141,6 +141,11 @@ type Config struct {
 	// An error is logged and the request goes anyway. The ledger uses it
 	// to remember what was under way when a process dies.
 	BeforeSend func(ctx context.Context, feed string, batches []SentBatch) error
+	// Accepted, when set, is called with the source_request_ids of the
+	// batches of feed that mParticle accepted, before the items they carry
+	// are settled. The ledger uses it to record them as delivered at once.
+	// Neither hook is called in dry-run mode, which delivers nothing.
+	Accepted func(ctx context.Context, feed string, sourceRequestIDs []string)
 	// Now tells the age of events; defaults to time.Now. Tests set it to
 	// make the historical split deterministic.
 	Now func() time.Time

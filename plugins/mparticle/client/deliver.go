@@ -84,7 +84,7 @@ func (c *Client) deliver(ctx context.Context, fs *feedState, r *request, errs []
 			c.fail(fs, r, r.batches, errs, &DeliveryError{Reason: ReasonDryRunWrite, Message: "cannot write the dry-run request", Err: err})
 			return
 		}
-		c.accepted(fs, r.batches)
+		c.accepted(ctx, fs, r, r.batches)
 		return
 	}
 
@@ -152,7 +152,7 @@ func (c *Client) deliver(ctx context.Context, fs *feedState, r *request, errs []
 		switch s := resp.status; {
 		case s >= 200 && s < 300:
 			fs.authorized()
-			c.settleAccepted(fs, r, resp.body, errs)
+			c.settleAccepted(ctx, fs, r, resp.body, errs)
 			return
 
 		case s == http.StatusBadRequest || s == http.StatusRequestEntityTooLarge:
@@ -258,7 +258,7 @@ func (c *Client) urlOf(r *request) string {
 
 // settleAccepted handles a 2xx: batches named in the body's errors fail as
 // rejected, the rest are delivered.
-func (c *Client) settleAccepted(fs *feedState, r *request, body []byte, errs []error) {
+func (c *Client) settleAccepted(ctx context.Context, fs *feedState, r *request, body []byte, errs []error) {
 	rejected, all := acceptedErrors(body, r)
 	if all != "" {
 		// The body reports errors but names no batch: failing every batch
@@ -269,25 +269,34 @@ func (c *Client) settleAccepted(fs *feedState, r *request, body []byte, errs []e
 		return
 	}
 	if len(rejected) == 0 {
-		c.accepted(fs, r.batches)
+		c.accepted(ctx, fs, r, r.batches)
 		return
 	}
 	c.log.Warnf("mparticle feed %s: HTTP 202 rejected %d of %d batches", fs.name, len(rejected), len(r.batches))
 	for b := range r.batches {
 		msg, bad := rejected[b]
 		if !bad {
-			c.accepted(fs, r.batches[b:b+1])
+			c.accepted(ctx, fs, r, r.batches[b:b+1])
 			continue
 		}
 		c.fail(fs, r, r.batches[b:b+1], errs, &DeliveryError{Reason: ReasonRejected, Status: http.StatusAccepted, Message: msg})
 	}
 }
 
-// accepted counts delivered batches; their items keep a nil error.
-func (c *Client) accepted(fs *feedState, batches []batchRef) {
+// accepted counts delivered batches of r and tells Config.Accepted; their
+// items keep a nil error.
+func (c *Client) accepted(ctx context.Context, fs *feedState, r *request, batches []batchRef) {
 	for _, b := range batches {
 		c.metrics.BatchAccepted(fs.name, b.events)
 	}
+	if c.cfg.Accepted == nil || c.dry != nil {
+		return
+	}
+	srids := make([]string, len(batches))
+	for k, b := range batches {
+		srids[k] = string(r.body[b.srid : b.srid+uuidLen])
+	}
+	c.cfg.Accepted(ctx, fs.name, srids)
 }
 
 // fail gives every item of batches a copy of tmpl naming its batch.

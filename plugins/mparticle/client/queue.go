@@ -100,12 +100,11 @@ var errPending = errors.New("pending")
 
 // queueCall is one Send call waiting for its items.
 type queueCall struct {
-	mu       sync.Mutex
-	errs     []error
-	left     int
-	done     chan struct{}
-	closed   bool     // the caller stopped waiting: later outcomes are dropped
-	accepted chan int // indexes of accepted items, as they are settled; nil when nobody listens
+	mu     sync.Mutex
+	errs   []error
+	left   int
+	done   chan struct{}
+	closed bool // the caller stopped waiting: later outcomes are dropped
 }
 
 func (k *queueCall) settle(i int, err error) {
@@ -116,9 +115,6 @@ func (k *queueCall) settle(i int, err error) {
 	}
 	k.errs[i] = err
 	k.left--
-	if err == nil && k.accepted != nil {
-		k.accepted <- i // buffered for every item: never blocks
-	}
 	if k.left == 0 {
 		close(k.done)
 	}
@@ -251,23 +247,12 @@ func (q *Queue) failAll(taken []queued, cause error) {
 // without credentials are settled at once (ReasonFeedNotConfigured), as are
 // items that cannot be batches (ReasonInvalidBatch) when they are sent.
 func (q *Queue) Send(ctx context.Context, items []Item) []error {
-	return q.SendNotify(ctx, items, nil)
-}
-
-// SendNotify is Send, calling accepted(k) in the caller's goroutine as soon
-// as item k is accepted, before the other items are settled: a caller that
-// records deliveries (plugins/mparticle/ledger) keeps the time between
-// mParticle's acceptance and its record short.
-func (q *Queue) SendNotify(ctx context.Context, items []Item, accepted func(k int)) []error {
 	if len(items) == 0 {
 		return nil
 	}
 	q.active.Add(1)
 	defer q.active.Add(-1)
 	call := &queueCall{errs: make([]error, len(items)), left: len(items), done: make(chan struct{})}
-	if accepted != nil {
-		call.accepted = make(chan int, len(items))
-	}
 	for i := range call.errs {
 		call.errs[i] = errPending
 	}
@@ -319,30 +304,12 @@ func (q *Queue) SendNotify(ctx context.Context, items []Item, accepted func(k in
 			call.settle(unknownIdx[k], err)
 		}
 	}
-	for waiting := true; waiting; {
-		select {
-		case k := <-call.accepted: // nil channel without a listener
-			accepted(k)
-			continue
-		case <-call.done:
-		case <-ctx.Done():
-		case <-q.ctx.Done():
-		}
-		waiting = false
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+	case <-q.ctx.Done():
 	}
 	call.mu.Lock()
-	if call.accepted != nil {
-		for drained := false; !drained; {
-			select {
-			case k := <-call.accepted:
-				call.mu.Unlock()
-				accepted(k)
-				call.mu.Lock()
-			default:
-				drained = true
-			}
-		}
-	}
 	defer call.mu.Unlock()
 	call.closed = true
 	if call.left == 0 {

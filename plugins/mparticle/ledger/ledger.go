@@ -9,12 +9,15 @@
 // would lose the event if the send then failed), and it never stops delivery:
 // a store that fails or is slow makes it send anyway and count the fault.
 //
-// A process can die after mParticle accepted a batch and before the ids are
-// recorded. So each batch is recorded (Intend) before it is sent, and its ids
-// as under way in it; the next process that meets one of those ids sends the
-// very same batch again: mParticle drops it if it had arrived, by its
-// source_request_id. A new batch holding some of the same events would not be
-// recognised.
+// Before a batch is sent, Intend records it whole under its
+// source_request_id, and each of its ids as under way in it. Once mParticle
+// accepted the batch, Delivered replaces the record with a mark: every id
+// under way in that batch now reads as delivered, at the cost of one write
+// per batch rather than one per event. A process can die in between: the
+// next one that meets one of those ids finds the record and sends the very
+// same batch again, which mParticle drops if it had arrived, by its
+// source_request_id. A new batch holding some of the same events would not
+// be recognised.
 //
 // The store is any key-value store with expiry; the mparticle output
 // (plugins/components/mparticle/output_mparticle.go) adapts a Benthos cache
@@ -26,6 +29,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -41,8 +45,10 @@ type Store interface {
 	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
 }
 
-// The values of an id's key: delivered, or under way in a batch (the prefix
-// and the batch's source_request_id).
+// The values of the keys: an id's is "p:" and the source_request_id of the
+// batch it was last sent in; a batch's is its batchRecord while it is under
+// way, valueDelivered once mParticle accepted it. An id whose value is
+// valueDelivered (how earlier versions recorded each id) is delivered too.
 var (
 	valueDelivered = []byte("d")
 	pendingPrefix  = "p:"
@@ -82,8 +88,9 @@ type Metrics interface {
 // small (about 100 bytes per event: events/day × 3 × 100 B).
 const DefaultRetention = 72 * time.Hour
 
-// DefaultTimeout bounds one store call: past it the ledger carries on
-// without the answer, so a slow store slows delivery by at most this.
+// DefaultTimeout bounds one store call (a group of n calls gets n times
+// it): past it the ledger carries on without the answer, so a slow store
+// slows delivery by at most this per call.
 const DefaultTimeout = time.Second
 
 // Config configures a Ledger.
@@ -158,12 +165,11 @@ const (
 type Claim struct {
 	Decisions []Decision
 	// First[i] is the index of the earlier occurrence for SameAs.
-	First    []int
-	ids      []string
-	l        *Ledger
-	mu       sync.Mutex
-	own      map[string]*flight
-	recorded map[string]bool // Send ids recorded by Accepted already
+	First []int
+	ids   []string
+	l     *Ledger
+	mu    sync.Mutex
+	own   map[string]*flight
 }
 
 // Claim decides for each id whether to send it, without waiting for other
@@ -171,7 +177,7 @@ type Claim struct {
 // must be settled with Claim.Settle, whatever happens.
 func (l *Ledger) Claim(ctx context.Context, ids []string) *Claim {
 	c := &Claim{Decisions: make([]Decision, len(ids)), First: make([]int, len(ids)), ids: ids, l: l,
-		own: map[string]*flight{}, recorded: map[string]bool{}}
+		own: map[string]*flight{}}
 	firstAt := make(map[string]int, len(ids))
 	for i, id := range ids {
 		c.First[i] = -1
@@ -210,7 +216,7 @@ func (l *Ledger) claimOne(ctx context.Context, c *Claim, id string) Decision {
 	if err != nil {
 		l.cfg.Metrics.StoreError("get")
 	}
-	if found && (bytes.Equal(value, valueDelivered) || l.recover(ctx, value)) {
+	if found && (bytes.Equal(value, valueDelivered) || l.delivered(ctx, value)) {
 		l.finish(id, f, true)
 		return Duplicate
 	}
@@ -218,49 +224,73 @@ func (l *Ledger) claimOne(ctx context.Context, c *Claim, id string) Decision {
 	return Send
 }
 
-// recover handles an id that was under way in a batch when a process died:
-// it sends that batch again, unchanged, and records its ids as delivered.
-// False when there is no such record or the batch cannot be sent now; the
-// caller then sends the event as usual.
-func (l *Ledger) recover(ctx context.Context, value []byte) bool {
+// delivered reads the batch an id was under way in (value is "p:" and its
+// source_request_id): true once mParticle accepted it. A batch still recorded
+// as under way was cut short by a process that died: it is sent again,
+// unchanged, and counts as delivered once accepted. False when there is no
+// such batch or it cannot be sent now; the caller then sends the event as
+// usual.
+func (l *Ledger) delivered(ctx context.Context, value []byte) bool {
 	srid, ok := bytes.CutPrefix(value, []byte(pendingPrefix))
-	if !ok || l.cfg.Resend == nil {
+	if !ok {
 		return false
 	}
 	raw, found, err := l.get(ctx, batchKey+string(srid))
 	if err != nil {
 		l.cfg.Metrics.StoreError("get")
 	}
+	if !found {
+		return false
+	}
+	if bytes.Equal(raw, valueDelivered) {
+		return true
+	}
 	var rec batchRecord
-	if !found || json.Unmarshal(raw, &rec) != nil {
+	if l.cfg.Resend == nil || json.Unmarshal(raw, &rec) != nil {
 		return false
 	}
 	if err := l.cfg.Resend(ctx, rec.Feed, rec.Body); err != nil {
 		return false
 	}
+	// Resending went through the client, whose Accepted hook may have
+	// marked the batch already; its ids too, should one of them have been
+	// written over since.
 	for _, id := range rec.IDs {
-		l.put(ctx, id, valueDelivered)
+		if id != "" {
+			l.put(ctx, id, valueDelivered)
+		}
 	}
+	l.put(ctx, batchKey+string(srid), valueDelivered)
 	return true
 }
 
 // Intend records batches about to be sent on feed: each of their ids as
 // under way in its batch, and each batch whole. Should the process die
-// before the ids are recorded as delivered, the next Claim of one of them
-// sends the same batch again (see recover) instead of a new one holding
-// some of its events: mParticle deduplicates only identical batches.
+// before Delivered, the next Claim of one of them sends the same batch again
+// (see delivered) instead of a new one holding some of its events:
+// mParticle deduplicates only identical batches.
 func (l *Ledger) Intend(ctx context.Context, feed string, batches []Batch) {
+	calls := len(batches)
 	for _, b := range batches {
-		// The body is the client's own packing of parsed JSON; were it not
-		// JSON, recover could not read the record and would send the
-		// event as usual.
-		l.put(ctx, batchKey+b.SourceRequestID, appendBatchRecord(nil, feed, b))
+		calls += len(b.IDs)
+	}
+	ctx, cancel := l.bound(ctx, calls)
+	defer cancel()
+	for _, b := range batches {
+		// The ids first, the record last: a process that dies in between
+		// leaves ids pointing at no record, which are sent as usual (the
+		// batch was not sent), rather than a record some of whose ids a
+		// later Claim would not find and send in a new batch.
 		pending := []byte(pendingPrefix + b.SourceRequestID)
 		for _, id := range b.IDs {
 			if id != "" {
-				l.put(ctx, id, pending)
+				l.putBounded(ctx, id, pending)
 			}
 		}
+		// The body is the client's own packing of parsed JSON; were it not
+		// JSON, delivered could not read the record and would send the
+		// event as usual.
+		l.putBounded(ctx, batchKey+b.SourceRequestID, appendBatchRecord(nil, feed, b))
 	}
 }
 
@@ -268,6 +298,7 @@ func (l *Ledger) Intend(ctx context.Context, feed string, batches []Batch) {
 // json.Marshal re-validates and compacts the body, which took half of
 // Intend's time in a profile, once per batch sent.
 func appendBatchRecord(dst []byte, feed string, b Batch) []byte {
+	dst = slices.Grow(dst, len(b.Body)+len(feed)+len(b.IDs)*40+32) // ids are UUIDs
 	dst = append(dst, `{"feed":`...)
 	dst = jsonstring.Append(dst, feed)
 	dst = append(dst, `,"ids":[`...)
@@ -280,6 +311,18 @@ func appendBatchRecord(dst []byte, feed string, b Batch) []byte {
 	dst = append(dst, `],"body":`...)
 	dst = append(dst, b.Body...)
 	return append(dst, '}')
+}
+
+// Delivered records that mParticle accepted the batches of these
+// source_request_ids, and so every id Intend recorded as under way in them.
+// Call it before anyone learns of the acceptance: a crash after that point
+// must not send the events again.
+func (l *Ledger) Delivered(ctx context.Context, sourceRequestIDs []string) {
+	ctx, cancel := l.bound(ctx, len(sourceRequestIDs))
+	defer cancel()
+	for _, srid := range sourceRequestIDs {
+		l.putBounded(ctx, batchKey+srid, valueDelivered)
+	}
 }
 
 // Wait blocks until none of ids is being sent by another caller, or ctx
@@ -302,7 +345,7 @@ func (l *Ledger) Wait(ctx context.Context, ids []string) error {
 }
 
 func (l *Ledger) get(ctx context.Context, key string) ([]byte, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	ctx, cancel := l.bound(ctx, 1)
 	defer cancel()
 	return l.cfg.Store.Get(ctx, l.cfg.Prefix+key)
 }
@@ -317,38 +360,31 @@ func (l *Ledger) finish(id string, f *flight, delivered bool) {
 	close(f.done)
 }
 
-// Accepted records ids[i], a Send decision, as delivered at once: the caller
-// learnt that mParticle accepted it while its other events are still under
-// way, and a crash between the two must not send it again. Safe for
-// concurrent use.
-func (c *Claim) Accepted(ctx context.Context, i int) {
-	if c.Decisions[i] != Send {
-		return
-	}
-	id := c.ids[i]
-	c.mu.Lock()
-	_, own := c.own[id]
-	done := c.recorded[id]
-	c.recorded[id] = true
-	c.mu.Unlock()
-	if own && !done {
-		c.l.put(ctx, id, valueDelivered)
-	}
+func (l *Ledger) put(ctx context.Context, key string, value []byte) {
+	ctx, cancel := l.bound(ctx, 1)
+	defer cancel()
+	l.putBounded(ctx, key, value)
 }
 
-func (l *Ledger) put(ctx context.Context, key string, value []byte) {
-	pctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
-	defer cancel()
-	if err := l.cfg.Store.Put(pctx, l.cfg.Prefix+key, value, l.cfg.Retention); err != nil {
+// putBounded is put under a deadline the caller set with bound.
+func (l *Ledger) putBounded(ctx context.Context, key string, value []byte) {
+	if err := l.cfg.Store.Put(ctx, l.cfg.Prefix+key, value, l.cfg.Retention); err != nil {
 		l.cfg.Metrics.StoreError("set")
 	}
 }
 
+// bound gives n store calls the time n single calls would have: one
+// deadline for a group costs less than a context per call (a third of each
+// put's time in a profile with a memory cache), and a slow store still
+// holds delivery no longer.
+func (l *Ledger) bound(ctx context.Context, n int) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, time.Duration(n)*l.cfg.Timeout)
+}
+
 // Settle reports the outcome of the Send decisions: delivered[i] for ids[i]
-// (entries of other decisions are ignored). Delivered ids are recorded (if
-// Accepted did not already) before anyone waiting for them learns the
-// outcome.
-func (c *Claim) Settle(ctx context.Context, delivered []bool) {
+// (entries of other decisions are ignored), for the callers waiting for
+// these ids. What mParticle accepted was recorded by Delivered already.
+func (c *Claim) Settle(delivered []bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, id := range c.ids {
@@ -358,10 +394,6 @@ func (c *Claim) Settle(ctx context.Context, delivered []bool) {
 		f, ok := c.own[id]
 		if !ok {
 			continue // sent without a claim (the wait was cut short)
-		}
-		if delivered[i] && !c.recorded[id] {
-			c.l.put(ctx, id, valueDelivered)
-			c.recorded[id] = true
 		}
 		c.l.finish(id, f, delivered[i])
 		delete(c.own, id)
@@ -375,12 +407,13 @@ var ErrDuplicate = errors.New("ledger: event already delivered")
 // Deliver sends the events the ledger does not know as delivered: ids[i] is
 // the id of event i ("" for an event it does not track), and send sends the
 // events at the given indexes, returning one error per index (nil when
-// mParticle accepted it); it may call accepted(j) as soon as the j-th of
-// them is accepted, so that it is recorded at once. It returns one outcome per event: nil (delivered
-// now), ErrDuplicate (not sent: already delivered), or send's error.
+// mParticle accepted it), calling Intend and Delivered on the way (the
+// mparticle output does it from the client's BeforeSend and Accepted
+// hooks). It returns one outcome per event: nil (delivered now),
+// ErrDuplicate (not sent: already delivered), or send's error.
 // Events another caller is sending now are waited for, after this call's
 // own sends are settled, and sent if that other send failed.
-func (l *Ledger) Deliver(ctx context.Context, ids []string, send func(idx []int, accepted func(j int)) []error) []error {
+func (l *Ledger) Deliver(ctx context.Context, ids []string, send func(idx []int) []error) []error {
 	out := make([]error, len(ids))
 	pending := make([]int, len(ids))
 	for i := range pending {
@@ -409,13 +442,12 @@ func (l *Ledger) Deliver(ctx context.Context, ids []string, send func(idx []int,
 		}
 		delivered := make([]bool, len(sub))
 		if len(idx) > 0 {
-			accepted := func(j int) { c.Accepted(ctx, toSend[j]) }
-			for j, err := range send(idx, accepted) {
+			for j, err := range send(idx) {
 				out[idx[j]] = err
 				delivered[toSend[j]] = err == nil
 			}
 		}
-		c.Settle(ctx, delivered)
+		c.Settle(delivered)
 		// A repeat follows its first occurrence: done (a duplicate) when
 		// that was delivered or a duplicate, failed alike when it failed,
 		// and waiting with it when it is busy.

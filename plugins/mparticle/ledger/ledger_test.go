@@ -70,26 +70,32 @@ func (m *countingMetrics) StoreError(op string) {
 	}
 }
 
-// sender records what it sent; fail decides which ids fail.
+// sender records what it sent; fail decides which ids fail. It sends each
+// id in a batch of its own and tells l about it as the mparticle output's
+// client does: Intend before, Delivered once accepted.
 type sender struct {
-	mu   sync.Mutex
-	sent map[string]int
-	fail func(id string) error
+	mu    sync.Mutex
+	sent  map[string]int
+	fail  func(id string) error
+	sends int
 }
 
-func (s *sender) send(ids []string) func([]int, func(int)) []error {
-	return func(idx []int, accepted func(int)) []error {
+func (s *sender) send(l *Ledger, ids []string) func([]int) []error {
+	return func(idx []int) []error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		errs := make([]error, len(idx))
 		for j, i := range idx {
+			s.sends++
+			srid := fmt.Sprintf("srid-%d", s.sends)
+			l.Intend(context.Background(), "ios", []Batch{{SourceRequestID: srid, Body: []byte(`{}`), IDs: []string{ids[i]}}})
 			if s.fail != nil {
 				if errs[j] = s.fail(ids[i]); errs[j] != nil {
 					continue
 				}
 			}
 			s.sent[ids[i]]++
-			accepted(j)
+			l.Delivered(context.Background(), []string{srid})
 		}
 		return errs
 	}
@@ -105,7 +111,7 @@ func TestDeliverSendsEachIDOnceAndRecordsOnlyAccepted(t *testing.T) {
 		return nil
 	}}
 	ids := []string{"a", "b", "a", "", "bad", "bad"}
-	out := l.Deliver(context.Background(), ids, s.send(ids))
+	out := l.Deliver(context.Background(), ids, s.send(l, ids))
 	want := []string{"<nil>", "<nil>", ErrDuplicate.Error(), "<nil>", "refused", "refused"}
 	for i := range ids {
 		if fmt.Sprint(out[i]) != want[i] {
@@ -115,14 +121,16 @@ func TestDeliverSendsEachIDOnceAndRecordsOnlyAccepted(t *testing.T) {
 	if s.sent["a"] != 1 || s.sent["b"] != 1 || s.sent[""] != 1 {
 		t.Errorf("sent %v", s.sent)
 	}
-	if _, ok := store.keys["p_bad"]; ok || store.keys["p_a"] != time.Hour {
-		t.Errorf("store %v: want a and b recorded with the retention, bad not", store.keys)
+	for _, key := range []string{"p_a", "p_b", "p_bad", "p_batch_srid-1"} {
+		if store.keys[key] != time.Hour {
+			t.Errorf("store %v: want %s recorded with the retention", store.keys, key)
+		}
 	}
 
 	// Again, as after a crash or a Braze duplicate: a and b are skipped,
 	// bad is tried again.
 	s.fail = nil
-	out = l.Deliver(context.Background(), ids, s.send(ids))
+	out = l.Deliver(context.Background(), ids, s.send(l, ids))
 	if out[0] != ErrDuplicate || out[1] != ErrDuplicate || out[4] != nil || out[5] != ErrDuplicate {
 		t.Errorf("second delivery: %v", out)
 	}
@@ -160,7 +168,7 @@ func TestDeliverConcurrentCallersNeverSendAnIDTwiceNorDeadlock(t *testing.T) {
 				}
 				ids[i] = fmt.Sprintf("id-%d", n)
 			}
-			for i, err := range l.Deliver(ctx, ids, s.send(ids)) {
+			for i, err := range l.Deliver(ctx, ids, s.send(l, ids)) {
 				switch {
 				case err == ErrDuplicate:
 					dups.Add(1)
@@ -195,7 +203,7 @@ func TestDeliverWithAFailingOrSlowStoreStillDelivers(t *testing.T) {
 			s := &sender{sent: map[string]int{}}
 			ids := []string{"x", "y"}
 			start := time.Now()
-			for i, err := range l.Deliver(context.Background(), ids, s.send(ids)) {
+			for i, err := range l.Deliver(context.Background(), ids, s.send(l, ids)) {
 				if err != nil {
 					t.Errorf("event %d: %v", i, err)
 				}
@@ -203,8 +211,9 @@ func TestDeliverWithAFailingOrSlowStoreStillDelivers(t *testing.T) {
 			if s.sent["x"] != 1 || s.sent["y"] != 1 {
 				t.Errorf("sent %v, want each once", s.sent)
 			}
-			if m.get.Load() != 2 || m.set.Load() != 2 {
-				t.Errorf("store errors counted: get %d, set %d; want 2 and 2", m.get.Load(), m.set.Load())
+			// Per id: its get; Intend's record and mark, Delivered's mark.
+			if m.get.Load() != 2 || m.set.Load() != 6 {
+				t.Errorf("store errors counted: get %d, set %d; want 2 and 6", m.get.Load(), m.set.Load())
 			}
 			if d := time.Since(start); d > time.Second {
 				t.Errorf("a slow store held delivery %v", d)
@@ -222,7 +231,7 @@ func BenchmarkDeliverMemStore(b *testing.B) {
 		for i := range ids {
 			ids[i] = fmt.Sprintf("%d-%d", n, i)
 		}
-		l.Deliver(context.Background(), ids, s.send(ids))
+		l.Deliver(context.Background(), ids, s.send(l, ids))
 	}
 }
 
@@ -242,7 +251,7 @@ func TestAfterACrashTheBatchUnderWayIsSentAgainUnchanged(t *testing.T) {
 	}})
 	s := &sender{sent: map[string]int{}}
 	ids := []string{"a", "c"}
-	out := l.Deliver(context.Background(), ids, s.send(ids))
+	out := l.Deliver(context.Background(), ids, s.send(l, ids))
 	if out[0] != ErrDuplicate || out[1] != nil || s.sent["a"] != 0 || s.sent["c"] != 1 {
 		t.Fatalf("outcomes %v, sent %v: want a recovered (not sent anew) and c sent", out, s.sent)
 	}
@@ -250,7 +259,7 @@ func TestAfterACrashTheBatchUnderWayIsSentAgainUnchanged(t *testing.T) {
 		t.Fatalf("resent %q, want the recorded batch once", resent)
 	}
 	ids = []string{"b"}
-	if out := l.Deliver(context.Background(), ids, s.send(ids)); out[0] != ErrDuplicate || len(resent) != 1 {
+	if out := l.Deliver(context.Background(), ids, s.send(l, ids)); out[0] != ErrDuplicate || len(resent) != 1 {
 		t.Fatalf("b: %v, resent %d times: want a duplicate without another resend", out, len(resent))
 	}
 }
@@ -261,7 +270,7 @@ func TestARecordedBatchThatCannotBeResentIsSentAsUsual(t *testing.T) {
 	l := New(Config{Store: store, Resend: func(context.Context, string, []byte) error { return errors.New("feed paused") }})
 	s := &sender{sent: map[string]int{}}
 	ids := []string{"a"}
-	if out := l.Deliver(context.Background(), ids, s.send(ids)); out[0] != nil || s.sent["a"] != 1 {
+	if out := l.Deliver(context.Background(), ids, s.send(l, ids)); out[0] != nil || s.sent["a"] != 1 {
 		t.Fatalf("outcome %v, sent %v: want a sent as usual", out, s.sent)
 	}
 }
@@ -274,5 +283,49 @@ func TestBatchRecordReadsBackAsWritten(t *testing.T) {
 	}
 	if rec.Feed != "ios" || !slices.Equal(rec.IDs, b.IDs) || string(rec.Body) != string(b.Body) {
 		t.Fatalf("read back %+v, wrote feed ios and %+v", rec, b)
+	}
+}
+
+func TestAnIDRecordedDeliveredByItselfIsADuplicate(t *testing.T) {
+	// Earlier versions recorded each delivered id as "d"; a store written
+	// by them keeps working.
+	store := newMemStore()
+	store.vals["old"] = []byte("d")
+	l := New(Config{Store: store})
+	s := &sender{sent: map[string]int{}}
+	ids := []string{"old"}
+	if out := l.Deliver(context.Background(), ids, s.send(l, ids)); out[0] != ErrDuplicate || s.sent["old"] != 0 {
+		t.Fatalf("outcome %v, sent %v: want a duplicate", out, s.sent)
+	}
+}
+
+func TestAnIDUnderWayInABatchNeverRecordedIsSentAsUsual(t *testing.T) {
+	// A process died inside Intend: the id points at a batch whose record
+	// was not written yet, so the batch was never sent.
+	store := newMemStore()
+	store.vals["a"] = []byte(pendingPrefix + "srid-never")
+	l := New(Config{Store: store, Resend: func(context.Context, string, []byte) error {
+		t.Error("resent a batch that has no record")
+		return nil
+	}})
+	s := &sender{sent: map[string]int{}}
+	ids := []string{"a"}
+	if out := l.Deliver(context.Background(), ids, s.send(l, ids)); out[0] != nil || s.sent["a"] != 1 {
+		t.Fatalf("outcome %v, sent %v: want a sent as usual", out, s.sent)
+	}
+}
+
+func TestAResentBatchCountsEveryIDItHolds(t *testing.T) {
+	// b was written over after its batch was recorded (here: pointing at a
+	// batch that does not exist); once a's batch is resent, b is delivered
+	// with it and must not be sent again.
+	store := newMemStore()
+	New(Config{Store: store}).Intend(context.Background(), "ios", []Batch{{SourceRequestID: "srid-1", Body: []byte(`{}`), IDs: []string{"a", "b"}}})
+	store.vals["b"] = []byte(pendingPrefix + "srid-other")
+	l := New(Config{Store: store, Resend: func(context.Context, string, []byte) error { return nil }})
+	s := &sender{sent: map[string]int{}}
+	ids := []string{"a", "b"}
+	if out := l.Deliver(context.Background(), ids, s.send(l, ids)); out[0] != ErrDuplicate || out[1] != ErrDuplicate || len(s.sent) != 0 {
+		t.Fatalf("outcomes %v, sent %v: want both delivered by the resent batch", out, s.sent)
 	}
 }
