@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -46,7 +47,9 @@ metrics: { none: {} }
 
 // TestKillAndResume SIGKILLs the pipeline three times mid-run, then lets a
 // fourth run finish: every event must reach mParticle at least once, and
-// the runs after a kill must not start over.
+// the runs after a kill must not start over. Objects checkpointed as
+// completed before a kill are never read again: after each kill their files
+// are replaced by garbage, which a re-read would record as failed.
 func TestKillAndResume(t *testing.T) {
 	exp := newExport(t, gen.Config{Events: 6000, Users: 800, Hours: 6, BlockEvents: 50, Seed: 107})
 	// Latency on every request slows the run down enough to kill it mid-way.
@@ -65,6 +68,7 @@ func TestKillAndResume(t *testing.T) {
 	want := len(read) - len(anon)
 
 	var logs bytes.Buffer
+	completedBefore := map[string]int{} // object → the kill it was completed before
 	for kill := 1; kill <= 3; kill++ {
 		before := emu.Stats().Events
 		cmd := exec.Command(binary, "-c", cfgPath)
@@ -86,6 +90,21 @@ func TestKillAndResume(t *testing.T) {
 		if got >= want {
 			t.Fatalf("kill %d landed after the run had delivered everything; slow the run down", kill)
 		}
+		for name, status := range killCheckpoints(t, checkpoints) {
+			if status != "completed" {
+				t.Fatalf("after kill %d: object %s checkpointed %s", kill, name, status)
+			}
+			if _, ok := completedBefore[name]; ok {
+				continue
+			}
+			completedBefore[name] = kill
+			if err := os.WriteFile(filepath.Join(exp.dir, filepath.FromSlash(name)), []byte("garbage: must not be read again"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(completedBefore) == 0 {
+		t.Fatal("no object was completed before a kill: the resume proves nothing")
 	}
 	recordedBeforeLast := emu.Stats().Events
 	o := runPipeline(t, emu, string(mustRead(t, cfgPath)))
@@ -104,6 +123,40 @@ func TestKillAndResume(t *testing.T) {
 	if lastRun >= want {
 		t.Fatalf("the run after three kills re-sent %d events, the whole export is %d: the checkpoint was not used", lastRun, want)
 	}
+	final := killCheckpoints(t, checkpoints)
+	if len(final) != len(exp.manifest.Objects) {
+		t.Fatalf("%d objects checkpointed, the export has %d", len(final), len(exp.manifest.Objects))
+	}
+	for name, killed := range completedBefore {
+		if final[name] != "completed" {
+			t.Fatalf("object %s, completed before kill %d, was read again: checkpointed %s", name, killed, final[name])
+		}
+	}
+	t.Logf("%d of %d objects were completed before a kill and not read again", len(completedBefore), len(exp.manifest.Objects))
+}
+
+// killCheckpoints reads the checkpoint folder: each object's status, by
+// name. A file the kill cut short is skipped (its object is still
+// checkpointed for the input, but the test cannot tell which one it is), and
+// so is the input's connect-time probe.
+func killCheckpoints(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, en := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, en.Name()))
+		if err != nil {
+			continue
+		}
+		var cp struct{ Status, Object string }
+		if json.Unmarshal(b, &cp) == nil && cp.Object != "" {
+			out[cp.Object] = cp.Status
+		}
+	}
+	return out
 }
 
 func mustRead(t *testing.T, path string) []byte {

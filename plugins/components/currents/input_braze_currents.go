@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
 	"sync"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 	"gocloud.dev/blob"
-	"gocloud.dev/gcerrors"
 
 	// The bucket drivers the url field accepts.
 	_ "gocloud.dev/blob/azureblob"
@@ -24,7 +22,6 @@ import (
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
-	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/client"
 )
 
 const (
@@ -48,11 +45,6 @@ const (
 	bciFieldMinObjectAge         = "min_object_age"
 
 	bciMaxConcurrentObjects = 256
-	// A nacked or unreadable object is read again after a delay doubling
-	// from bciRetryMin to bciRetryMax, so a downstream that rejects
-	// everything does not turn the input into a busy loop.
-	bciRetryMin = time.Second
-	bciRetryMax = time.Minute
 
 	// bciClassRejected is the failure class of an object whose events
 	// downstream kept refusing for good.
@@ -411,6 +403,11 @@ type bciMetrics struct {
 	lag                                              *service.MetricGauge
 }
 
+// brazeCurrentsInput adapts an export.Scheduler to Benthos: the scheduler
+// decides what is read when and what becomes of it; the input opens the
+// buckets, runs the readers (input_braze_currents_read.go), turns events into
+// message batches and acknowledgements into chunk outcomes, and records
+// settled objects in the checkpoint cache (input_braze_currents_checkpoint.go).
 type brazeCurrentsInput struct {
 	conf bciConfig
 	mgr  *service.Resources
@@ -420,23 +417,12 @@ type brazeCurrentsInput struct {
 
 	bucket     *blob.Bucket
 	quarantine *blob.Bucket
-	lister     *export.Lister
+	sched      *export.Scheduler
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	work   chan *bciObject
 	out    chan bciBatch
-	done   chan struct{} // closed once a one-pass input has settled every object
-
-	mu         sync.Mutex
-	unresolved int
-	walkDone   bool
-	doneClosed bool
-
-	retryMu   sync.Mutex
-	retries   []bciRetry
-	retryWake chan struct{}
 
 	newestHour atomic.Int64 // Unix seconds of the newest date= hour listed
 
@@ -447,32 +433,6 @@ type brazeCurrentsInput struct {
 type bciBatch struct {
 	msgs service.MessageBatch
 	ack  service.AckFunc
-}
-
-type bciRetry struct {
-	o   *bciObject
-	due time.Time
-}
-
-// bciObject is one object between listing and its checkpoint. It may be
-// read several times (after a nack or a bucket error); batches acknowledged
-// in an earlier attempt are skipped in the next one.
-type bciObject struct {
-	export.Object
-
-	mu          sync.Mutex
-	attempt     int
-	acked       map[int]bool   // batch sequence numbers acknowledged so far
-	delivered   map[int][]bool // messages delivered of batches nacked in part
-	outstanding int            // batches of this attempt not yet acked or nacked
-	reading     bool
-	nacked      bool
-	refusedNow  bool  // downstream refused a message of this attempt for good
-	refused     int   // attempts in which downstream refused a message for good
-	lastNack    error // the latest refusal for good, for the failed record
-	ioErr       error // a bucket error: read again later
-	corrupt     error // a decode error: record the object as failed
-	events      int   // events read in this attempt, skipped batches included
 }
 
 func newBrazeCurrentsInputFromParsed(conf *service.ParsedConfig, mgr *service.Resources, open bciOpener) (*brazeCurrentsInput, error) {
@@ -545,15 +505,25 @@ func (in *brazeCurrentsInput) Connect(ctx context.Context) error {
 		in.quarantine = q
 	}
 	in.bucket = b
-	in.lister = &export.Lister{Bucket: b, Prefix: in.conf.prefix, Types: in.conf.types, Shard: in.conf.shard}
+	hooks := bciHooks{in}
+	in.sched = export.NewScheduler(export.SchedulerConfig{
+		Source:       &export.Lister{Bucket: b, Prefix: in.conf.prefix, Types: in.conf.types, Shard: in.conf.shard},
+		Range:        in.conf.rng,
+		Watch:        in.conf.watch,
+		PollInterval: in.conf.pollInterval,
+		Lookback:     in.conf.lookback,
+		MinAge:       in.conf.minAge,
+		MaxRejected:  in.conf.maxRejected,
+		Checkpoints:  hooks,
+		Observer:     hooks,
+	})
 	in.ctx, in.cancel = context.WithCancel(context.Background())
-	in.work = make(chan *bciObject)
 	in.out = make(chan bciBatch)
-	in.done = make(chan struct{})
-	in.retryWake = make(chan struct{}, 1)
-	in.wg.Add(2 + in.conf.maxObjects)
-	go in.walkLoop()
-	go in.retryLoop()
+	in.wg.Add(1 + in.conf.maxObjects)
+	go func() {
+		defer in.wg.Done()
+		in.sched.Run(in.ctx)
+	}()
 	for i := 0; i < in.conf.maxObjects; i++ {
 		go in.readLoop()
 	}
@@ -570,7 +540,7 @@ func (in *brazeCurrentsInput) ReadBatch(ctx context.Context) (service.MessageBat
 	select {
 	case b := <-in.out:
 		return b.msgs, b.ack, nil
-	case <-in.done:
+	case <-in.sched.Done():
 		return nil, nil, service.ErrEndOfInput
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
@@ -596,516 +566,95 @@ func (in *brazeCurrentsInput) Close(ctx context.Context) error {
 	return err
 }
 
-// walkLoop lists the export (once, or every poll interval in watch mode) and
-// hands each new object that is not checkpointed to the readers.
-func (in *brazeCurrentsInput) walkLoop() {
-	defer in.wg.Done()
-	ctx := in.ctx
-	// seen holds the objects handed out by this process, by full key, with
-	// their hour, so that a new pass (a poll, or a retry after a listing
-	// error) does not hand them out again. Entries of hours no later pass
-	// will list are dropped as the walk moves on, so the set stays as small
-	// as the hours a pass looks at, however long the range.
-	seen := map[string]time.Time{}
-	lower := in.conf.rng.Since
-	failures := 0
-	for {
-		passStart := time.Now()
-		// The next pass starts at the hour this one reaches (one pass) or
-		// at watch_lookback before this pass (watch): older entries of seen
-		// are not needed once the walk has passed them.
-		keepFrom := time.Time{}
-		if in.conf.watch {
-			keepFrom = passStart.Add(-in.conf.lookback)
-		}
-		var last time.Time
-		var unsettled time.Time // earliest hour of an object left for a later pass
-		dispatched := 0
-		err := in.lister.Walk(ctx, export.Range{Since: lower, Until: in.conf.rng.Until}, func(o export.Object) error {
-			if o.Hour.After(last) && !last.IsZero() {
-				bciForget(seen, bciEarlier(o.Hour, keepFrom))
-			}
-			if _, ok := seen[o.Name]; ok {
-				return nil
-			}
-			if in.conf.watch && in.conf.minAge > 0 && !o.ModTime.IsZero() && time.Since(o.ModTime) < in.conf.minAge {
-				// Maybe still being written: not seen yet, so a later
-				// pass (within watch_lookback) hands it out once settled.
-				in.log.Debugf("Braze Currents object %s was modified %s ago; reading it once it has settled", o.Name, time.Since(o.ModTime).Round(time.Second))
-				if !o.Hour.IsZero() && (unsettled.IsZero() || o.Hour.Before(unsettled)) {
-					unsettled = o.Hour
-				}
-				return nil
-			}
-			done, err := in.checkpointed(ctx, o.Name)
-			if err != nil {
-				return err
-			}
-			seen[o.Name] = o.Hour
-			in.m.listed.Incr(1)
-			in.observeHour(o.Hour)
-			if !o.Hour.IsZero() {
-				last = o.Hour
-			}
-			if done {
-				in.m.skipped.Incr(1)
-				in.nSkipped.Add(1)
-				in.log.Debugf("Skipping Braze Currents object %s: checkpointed", o.Name)
-				return nil
-			}
-			dispatched++
-			return in.dispatch(ctx, o)
-		})
-		if ctx.Err() != nil {
-			return
-		}
-		in.updateLag()
-		wait := in.conf.pollInterval
-		if err != nil {
-			failures++
-			wait = bciBackoff(failures)
-			in.log.Errorf("Listing the Braze Currents export %s%s failed, retrying in %s: %v", in.conf.bucketURL, in.conf.prefix, wait, err)
-			// Hours are listed in order: a new pass resumes at the hour
-			// reached; seen covers the objects of that hour already out.
-			if last.After(lower) {
-				lower = last
-			}
-		} else {
-			failures = 0
-			in.log.Debugf("Listed the Braze Currents export %s%s: %d new objects", in.conf.bucketURL, in.conf.prefix, dispatched)
-			if !in.conf.watch {
-				in.mu.Lock()
-				in.walkDone = true
-				in.checkDoneLocked()
-				in.mu.Unlock()
-				return
-			}
-			lower = passStart.Add(-in.conf.lookback).UTC()
-			if in.conf.rng.Since.After(lower) {
-				lower = in.conf.rng.Since
-			}
-			// An object left to settle is listed again, however old its hour.
-			if !unsettled.IsZero() && unsettled.Before(lower) {
-				lower = unsettled
-			}
-		}
-		// A watch pass after a listing error resumes late, but the pass after
-		// it looks back again: keep what that one needs.
-		bciForget(seen, bciEarlier(lower, keepFrom))
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// bciForget drops the entries of seen whose hour folder ends at or before
-// t: a range starting at t does not list them.
-func bciForget(seen map[string]time.Time, t time.Time) {
-	for k, h := range seen {
-		if !h.IsZero() && !h.Add(time.Hour).After(t) {
-			delete(seen, k)
-		}
-	}
-}
-
-// bciEarlier is the earlier of a and b, where a zero b means no bound.
-func bciEarlier(a, b time.Time) time.Time {
-	if !b.IsZero() && b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func bciBackoff(n int) time.Duration {
-	d := bciRetryMin
-	for i := 1; i < n && d < bciRetryMax; i++ {
-		d *= 2
-	}
-	return min(d, bciRetryMax)
-}
-
-func (in *brazeCurrentsInput) dispatch(ctx context.Context, o export.Object) error {
-	obj := &bciObject{Object: o, acked: map[int]bool{}, delivered: map[int][]bool{}}
-	in.mu.Lock()
-	in.unresolved++
-	in.mu.Unlock()
-	select {
-	case in.work <- obj:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
+// readLoop is one of the max_concurrent_objects readers.
 func (in *brazeCurrentsInput) readLoop() {
 	defer in.wg.Done()
 	for {
-		select {
-		case o := <-in.work:
-			in.read(o)
-		case <-in.ctx.Done():
-			return
-		}
-	}
-}
-
-// retryLoop hands objects due for another attempt back to the readers.
-func (in *brazeCurrentsInput) retryLoop() {
-	defer in.wg.Done()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		in.retryMu.Lock()
-		now := time.Now()
-		var due []*bciObject
-		next := now.Add(time.Hour)
-		kept := in.retries[:0]
-		for _, r := range in.retries {
-			if !r.due.After(now) {
-				due = append(due, r.o)
-				continue
-			}
-			kept = append(kept, r)
-			if r.due.Before(next) {
-				next = r.due
-			}
-		}
-		in.retries = kept
-		in.retryMu.Unlock()
-		for _, o := range due {
-			select {
-			case in.work <- o:
-			case <-in.ctx.Done():
-				return
-			}
-		}
-		timer.Reset(time.Until(next))
-		select {
-		case <-timer.C:
-		case <-in.retryWake:
-		case <-in.ctx.Done():
-			return
-		}
-	}
-}
-
-func (in *brazeCurrentsInput) retryLater(o *bciObject) {
-	o.mu.Lock()
-	o.attempt++
-	delay := bciBackoff(o.attempt)
-	o.mu.Unlock()
-	in.m.retries.Incr(1)
-	in.retryMu.Lock()
-	in.retries = append(in.retries, bciRetry{o: o, due: time.Now().Add(delay)})
-	in.retryMu.Unlock()
-	select {
-	case in.retryWake <- struct{}{}:
-	default:
-	}
-}
-
-// bciObjectReader counts the bytes read from the bucket and keeps the first
-// bucket error, which tells a network failure from a corrupt object: the
-// decoder reports both as a truncated read.
-type bciObjectReader struct {
-	r   io.Reader
-	n   int64
-	err error
-}
-
-func (c *bciObjectReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if err != nil && err != io.EOF && c.err == nil {
-		c.err = err
-	}
-	return n, err
-}
-
-// read reads one object to its end (or to the damage), sending its events in
-// batches; the object settles when the last batch is acknowledged.
-func (in *brazeCurrentsInput) read(o *bciObject) {
-	ctx := in.ctx
-	o.mu.Lock()
-	o.reading, o.nacked, o.refusedNow, o.ioErr, o.corrupt, o.outstanding, o.events = true, false, false, nil, nil, 0, 0
-	attempt := o.attempt
-	o.mu.Unlock()
-	in.log.Debugf("Reading Braze Currents object %s (attempt %d)", o.Name, attempt+1)
-
-	r, err := in.bucket.NewReader(ctx, o.Key, nil)
-	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound {
-			in.log.Warnf("Braze Currents object %s vanished before it was read; skipping it", o.Name)
-			in.resolve()
-			return
-		}
-		in.endRead(ctx, o, fmt.Errorf("open %s: %w", o.Name, err), nil)
-		return
-	}
-	defer r.Close()
-	src := &bciObjectReader{r: r}
-	defer func() { in.m.bytes.Incr(src.n) }()
-
-	opts := in.conf.limits
-	opts.Object = o.Name
-	dec, err := currents.NewReader(src, opts)
-	if err != nil {
-		in.endRead(ctx, o, err, src)
-		return
-	}
-	defer dec.Close()
-	eventType := dec.EventType()
-	if o.EventType == "" && !in.conf.types.Match(eventType) {
-		// The key did not say the type; the schema does, and it is not
-		// wanted. Not checkpointed: a later config may want it.
-		in.log.Debugf("Skipping Braze Currents object %s: event type %s not selected", o.Name, eventType)
-		in.resolve()
-		return
-	}
-	key, _ := currents.ParseObjectKey(o.Name)
-	es := newEventSource(o.Name, dec.RecordName(), key)
-
-	seq := 0
-	for {
-		evs, err := dec.NextBlock()
-		if errors.Is(err, io.EOF) {
-			in.endRead(ctx, o, nil, src)
-			return
-		}
+		j, err := in.sched.Next(in.ctx)
 		if err != nil {
-			in.endRead(ctx, o, err, src)
 			return
 		}
-		for len(evs) > 0 {
-			n := min(len(evs), in.conf.maxBatch)
-			chunk := evs[:n]
-			evs = evs[n:]
-			seq++
-			o.mu.Lock()
-			o.events += n
-			skip, done := o.acked[seq], o.delivered[seq]
-			if !skip {
-				o.outstanding++
-			}
-			o.mu.Unlock()
-			// Reading goes on after a nack: delivered messages are never
-			// sent again (acked batches and delivered messages are
-			// skipped), so the other events of the object keep flowing.
-			if skip {
-				continue
-			}
-			batch := make(service.MessageBatch, 0, n)
-			var origin []int // origin[k]: chunk index of batch[k]; nil when the same
-			msgs := newEventMessages(chunk, es)
-			for i, ev := range chunk {
-				if done != nil {
-					if done[i] {
-						continue
-					}
-					origin = append(origin, i)
-				}
-				batch = append(batch, msgs.message(i, ev))
-			}
-			in.m.events.Incr(int64(len(batch)), eventType)
-			ack := in.ackFunc(o, seq, n, origin, batch)
-			select {
-			case in.out <- bciBatch{msgs: batch, ack: ack}:
-			case <-ctx.Done():
-				return
-			}
-		}
+		in.read(j)
 	}
 }
 
-// stillGrowing reports whether an object that ended early may still be
-// being written: its size changed since it was listed, or (in watch mode) it
-// was modified within min_object_age. Such an object is read again later,
-// not failed.
-func (in *brazeCurrentsInput) stillGrowing(ctx context.Context, o *bciObject, de *currents.DecodeError) bool {
-	if !errors.Is(de, currents.ErrTruncatedBlock) && !errors.Is(de, currents.ErrTruncatedHeader) && !errors.Is(de, currents.ErrNotContainer) {
-		return false
-	}
-	attrs, err := in.bucket.Attributes(ctx, o.Key)
-	if err != nil {
-		return false
-	}
-	grew := attrs.Size != o.Size
-	// The next read compares with this size: an object that stops changing
-	// and still ends early is corrupt after all.
-	o.Size = attrs.Size
-	return grew || (in.conf.watch && time.Since(attrs.ModTime) < in.conf.minAge)
+// bciHooks is the input as the scheduler's export.Checkpoints and
+// export.Observer: the checkpoint cache, metrics and logs.
+type bciHooks struct{ in *brazeCurrentsInput }
+
+func (h bciHooks) Done(ctx context.Context, name string) (bool, error) {
+	return h.in.checkpointed(ctx, name)
 }
 
-// endRead closes an attempt: err is nil at the end of the object, a bucket
-// error, or a decode error.
-func (in *brazeCurrentsInput) endRead(ctx context.Context, o *bciObject, err error, src *bciObjectReader) {
-	if ctx.Err() != nil {
-		return // shutting down: the object stays unsettled and is read after a restart
-	}
-	in.m.read.Incr(1)
-	var ioErr, corrupt error
-	if err != nil {
-		var de *currents.DecodeError
-		switch {
-		case src == nil || src.err != nil || !errors.As(err, &de):
-			ioErr = err
-			in.log.Warnf("Reading Braze Currents object %s failed, reading it again later: %v", o.Name, err)
-		case in.stillGrowing(ctx, o, de):
-			ioErr = err
-			in.log.Warnf("Braze Currents object %s ends early but is still being written; reading it again later: %v", o.Name, err)
-		default:
-			corrupt = err
-			in.m.decodeErr.Incr(1, de.Class.Error())
-		}
-	}
-	o.mu.Lock()
-	o.reading = false
-	o.ioErr, o.corrupt = ioErr, corrupt
-	settle := o.outstanding == 0
-	o.mu.Unlock()
-	if settle {
-		in.settle(ctx, o)
-	}
-}
-
-// ackFunc settles one batch: the chunk of n events at seq, of which the
-// batch holds those at origin (all of them when origin is nil). A batch error
-// names the messages that failed: the others are recorded as delivered and
-// are not sent again when the object is read again.
-func (in *brazeCurrentsInput) ackFunc(o *bciObject, seq, n int, origin []int, batch service.MessageBatch) service.AckFunc {
-	size := len(batch)
-	idx := batch.Index()
-	return func(ctx context.Context, err error) error {
-		var delivered []bool
-		refused := false
-		if err != nil {
-			delivered, refused = bciReadNack(err, size, idx)
-		}
-		o.mu.Lock()
-		o.outstanding--
-		switch {
-		case err == nil:
-			o.acked[seq] = true
-			delete(o.delivered, seq)
-		default:
-			o.nacked = true
-			if refused {
-				o.refusedNow, o.lastNack = true, err
-			}
-			if delivered != nil {
-				done := o.delivered[seq]
-				if done == nil {
-					done = make([]bool, n)
-					o.delivered[seq] = done
-				}
-				for k, ok := range delivered {
-					if !ok {
-						continue
-					}
-					if origin != nil {
-						done[origin[k]] = true
-					} else {
-						done[k] = true
-					}
-				}
-			}
-		}
-		settle := !o.reading && o.outstanding == 0
-		o.mu.Unlock()
-		if settle {
-			in.settle(ctx, o)
-		}
-		return nil
-	}
-}
-
-// bciReadNack reads a nack in one walk of its batch error. delivered says
-// which of the batch's n messages went through, nil when it cannot tell (a
-// plain error: all of them failed). Benthos passes the output's batch error,
-// or, past a fallback, the error of the messages the fallback's last output
-// refused: a message it does not name went through an earlier output. An
-// error naming a message the indexer does not know (a processor replaced it)
-// tells nothing. forGood reports a failure that reading the object again
-// cannot mend (a downstream refusal without a fallback), as opposed to one
-// that says "later" (an mParticle feed whose credentials are refused for
-// now, retries that ran out, a shutdown).
-func bciReadNack(err error, n int, idx *service.Indexer) (delivered []bool, forGood bool) {
-	var berr *service.BatchError
-	if !errors.As(err, &berr) || berr.IndexedErrors() == 0 {
-		return nil, !client.IsTemporary(err)
-	}
-	delivered = make([]bool, n)
-	for i := range delivered {
-		delivered[i] = true
-	}
-	known := true
-	berr.WalkMessagesIndexedBy(idx, func(i int, _ *service.Message, merr error) bool {
-		if merr == nil {
-			return true
-		}
-		if !client.IsTemporary(merr) {
-			forGood = true
-		}
-		if i < 0 || i >= n {
-			known = false
-		} else {
-			delivered[i] = false
-		}
-		return true
-	})
-	if !known {
-		return nil, forGood
-	}
-	return delivered, forGood
-}
-
-// settle decides an object's fate once it is read and every batch of the
-// attempt is acknowledged or nacked. It runs exactly once per attempt.
-func (in *brazeCurrentsInput) settle(ctx context.Context, o *bciObject) {
-	o.mu.Lock()
-	nacked, ioErr, corrupt, events, attempt := o.nacked, o.ioErr, o.corrupt, o.events, o.attempt
-	if o.refusedNow {
-		o.refused++
-	}
-	refused, lastNack := o.refused, o.lastNack
-	o.mu.Unlock()
-	switch {
-	case nacked && refused >= in.conf.maxRejected:
-		in.recordFailed(ctx, o, bciClassRejected, "kept being refused downstream", events,
-			fmt.Errorf("events refused downstream in %d reads (%s %d): %w", refused, bciFieldMaxRejectedAttempts, in.conf.maxRejected, lastNack))
-	case nacked || ioErr != nil:
-		if nacked {
-			in.log.Warnf("Events of Braze Currents object %s were rejected downstream; reading the undelivered ones again (attempt %d)", o.Name, attempt+2)
-		}
-		in.retryLater(o)
-		return
-	case corrupt != nil:
-		in.recordFailed(ctx, o, bciErrorClass(corrupt), "is corrupt", events, corrupt)
+// Record counts, logs, quarantines and checkpoints a settled object.
+func (h bciHooks) Record(ctx context.Context, s export.Settlement) {
+	in := h.in
+	switch s.Verdict {
+	case export.Rejected:
+		in.recordFailed(ctx, s.Name, bciClassRejected, "kept being refused downstream", s.Events,
+			fmt.Errorf("events refused downstream in %d reads (%s %d): %w", s.Refused, bciFieldMaxRejectedAttempts, in.conf.maxRejected, s.Err))
+	case export.Corrupt:
+		in.recordFailed(ctx, s.Name, bciErrorClass(s.Err), "is corrupt", s.Events, s.Err)
 	default:
 		in.m.completed.Incr(1)
 		in.nCompleted.Add(1)
-		in.checkpoint(ctx, o.Name, bciNewCheckpoint("completed", o.Name, events, nil))
+		in.checkpoint(ctx, s.Name, bciNewCheckpoint("completed", s.Name, s.Events, nil))
 	}
-	in.resolve()
+}
+
+func (h bciHooks) Listed(o export.Object) {
+	h.in.m.listed.Incr(1)
+	h.in.observeHour(o.Hour)
+}
+
+func (h bciHooks) Skipped(o export.Object) {
+	h.in.m.skipped.Incr(1)
+	h.in.nSkipped.Add(1)
+	h.in.log.Debugf("Skipping Braze Currents object %s: checkpointed", o.Name)
+}
+
+func (h bciHooks) Unsettled(o export.Object, age time.Duration) {
+	h.in.log.Debugf("Braze Currents object %s was modified %s ago; reading it once it has settled", o.Name, age.Round(time.Second))
+}
+
+func (h bciHooks) Passed(n int, err error, wait time.Duration) {
+	in := h.in
+	in.updateLag()
+	if err != nil {
+		in.log.Errorf("Listing the Braze Currents export %s%s failed, retrying in %s: %v", in.conf.bucketURL, in.conf.prefix, wait, err)
+		return
+	}
+	in.log.Debugf("Listed the Braze Currents export %s%s: %d new objects", in.conf.bucketURL, in.conf.prefix, n)
+}
+
+func (h bciHooks) Retrying(o export.Object, attempt int, nacked bool) {
+	if nacked {
+		h.in.log.Warnf("Events of Braze Currents object %s were rejected downstream; reading the undelivered ones again (attempt %d)", o.Name, attempt)
+	}
+	h.in.m.retries.Incr(1)
+}
+
+func (h bciHooks) Finished() {
+	in := h.in
+	in.log.Infof("Read the Braze Currents export %s%s: %d objects completed, %d failed, %d skipped as checkpointed",
+		in.conf.bucketURL, in.conf.prefix, in.nCompleted.Load(), in.nFailed.Load(), in.nSkipped.Load())
 }
 
 // recordFailed counts, quarantines and checkpoints an object as failed, so
 // that a restart does not read it again.
-func (in *brazeCurrentsInput) recordFailed(ctx context.Context, o *bciObject, class, what string, events int, cause error) {
+func (in *brazeCurrentsInput) recordFailed(ctx context.Context, name, class, what string, events int, cause error) {
 	in.m.failed.Incr(1, class)
 	in.nFailed.Add(1)
-	cp := bciNewCheckpoint("failed", o.Name, events, cause)
+	cp := bciNewCheckpoint("failed", name, events, cause)
 	where := ""
 	if in.quarantine != nil {
-		where = "; described in " + in.conf.quarantinePrefix + o.Name + ".error.json of " + in.conf.quarantineURL
-		if err := in.quarantine.WriteAll(ctx, o.Name+".error.json", cp, nil); err != nil {
+		where = "; described in " + in.conf.quarantinePrefix + name + ".error.json of " + in.conf.quarantineURL
+		if err := in.quarantine.WriteAll(ctx, name+".error.json", cp, nil); err != nil {
 			where = "; writing its quarantine record failed: " + err.Error()
 		}
 	}
-	in.log.Errorf("Braze Currents object %s %s after %d events, recorded as failed (%s)%s: %v", o.Name, what, events, class, where, cause)
-	in.checkpoint(ctx, o.Name, cp)
+	in.log.Errorf("Braze Currents object %s %s after %d events, recorded as failed (%s)%s: %v", name, what, events, class, where, cause)
+	in.checkpoint(ctx, name, cp)
 }
 
 func bciErrorClass(err error) string {
@@ -1114,22 +663,6 @@ func bciErrorClass(err error) string {
 		return de.Class.Error()
 	}
 	return "other"
-}
-
-func (in *brazeCurrentsInput) resolve() {
-	in.mu.Lock()
-	in.unresolved--
-	in.checkDoneLocked()
-	in.mu.Unlock()
-}
-
-func (in *brazeCurrentsInput) checkDoneLocked() {
-	if in.walkDone && in.unresolved == 0 && !in.doneClosed {
-		in.doneClosed = true
-		in.log.Infof("Read the Braze Currents export %s%s: %d objects completed, %d failed, %d skipped as checkpointed",
-			in.conf.bucketURL, in.conf.prefix, in.nCompleted.Load(), in.nFailed.Load(), in.nSkipped.Load())
-		close(in.done)
-	}
 }
 
 func (in *brazeCurrentsInput) observeHour(h time.Time) {

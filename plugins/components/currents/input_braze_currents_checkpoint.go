@@ -2,8 +2,6 @@ package currents
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,20 +10,15 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
 )
 
-// bciCheckpoint is the value recorded for a settled object, once per object,
-// so encoding/json is fine here. Operators read it: keep the names plain.
-type bciCheckpoint struct {
-	Status string `json:"status"` // "completed" or "failed"
-	Object string `json:"object"` // the full key
-	Events int    `json:"events"` // events read (for a failure: before the damage)
-	Error  string `json:"error,omitempty"`
-	Class  string `json:"class,omitempty"`
-	Block  int    `json:"block,omitempty"`
-	Offset int64  `json:"offset,omitempty"`
-	At     string `json:"at"`
-}
+// bciCheckpoint and bciCheckpointKey are the checkpoint record and its cache
+// key, defined in the export package so that the currents-report command
+// reads what the input writes.
+type bciCheckpoint = export.Checkpoint
+
+var bciCheckpointKey = export.CheckpointKey
 
 func bciNewCheckpoint(status, object string, events int, cause error) []byte {
 	cp := bciCheckpoint{Status: status, Object: object, Events: events, At: time.Now().UTC().Format(time.RFC3339)}
@@ -39,14 +32,6 @@ func bciNewCheckpoint(status, object string, events int, cause error) []byte {
 	}
 	b, _ := json.Marshal(cp) // cannot fail: strings and numbers only
 	return b
-}
-
-// bciCheckpointKey hashes the object key: Braze's keys run past 200 bytes
-// and hold slashes, which the file cache cannot store (no sub-folders) and
-// memcached cannot take (250 bytes at most). A hash fits every cache.
-func bciCheckpointKey(prefix, object string) string {
-	sum := sha256.Sum256([]byte(object))
-	return prefix + hex.EncodeToString(sum[:])
 }
 
 // checkpointed reports whether an object was settled (completed or failed)
@@ -99,7 +84,7 @@ func (in *brazeCurrentsInput) probeCheckpoint(ctx context.Context) error {
 	if in.conf.checkpointCache == "" {
 		return nil
 	}
-	key := in.conf.checkpointPrefix + "probe"
+	key := export.ProbeKey(in.conf.checkpointPrefix)
 	value := []byte(`{"status":"probe","at":"` + time.Now().UTC().Format(time.RFC3339) + `"}`)
 	var opErr error
 	err := in.mgr.AccessCache(ctx, in.conf.checkpointCache, func(c service.Cache) {

@@ -685,16 +685,6 @@ func TestSplitURL(t *testing.T) {
 	_ = b.Close()
 }
 
-func TestBackoff(t *testing.T) {
-	var got []string
-	for n := 1; n <= 9; n++ {
-		got = append(got, bciBackoff(n).String())
-	}
-	if s := strings.Join(got, " "); s != "1s 2s 4s 8s 16s 32s 1m0s 1m0s 1m0s" {
-		t.Fatalf("backoff %s", s)
-	}
-}
-
 // A checkpoint cache that cannot store anything stops the input at connect
 // time with an error that says so, and nothing is read.
 func TestInputRefusesAnUnwritableCheckpointCache(t *testing.T) {
