@@ -23,9 +23,11 @@ import (
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/emulator"
 )
 
-var binary string
+// binary is the distribution, reportBinary the currents-report command.
+var binary, reportBinary string
 
-// TestMain builds the distribution once for every test of the package.
+// TestMain builds the distribution and currents-report once for every test
+// of the package, in one go build.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "currents-e2e-")
 	if err != nil {
@@ -33,13 +35,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "currents-mparticle")
+	reportBinary = filepath.Join(dir, "currents-report")
 	if runtime.GOOS == "windows" {
 		binary += ".exe"
+		reportBinary += ".exe"
 	}
-	build := exec.Command("go", "build", "-o", binary, "../cmd/currents-mparticle")
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../cmd/currents-mparticle", "../cmd/currents-report")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the distribution:", err)
+		fmt.Fprintln(os.Stderr, "building the distribution and currents-report:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
