@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -236,14 +234,14 @@ cache_resources:
 func init() {
 	err := service.RegisterBatchInput("braze_currents", brazeCurrentsInputSpec(),
 		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchInput, error) {
-			return newBrazeCurrentsInputFromParsed(conf, mgr, bciOpenBucket)
+			return newBrazeCurrentsInputFromParsed(conf, mgr, export.OpenBucket)
 		})
 	if err != nil {
 		panic(err)
 	}
 }
 
-// bciOpener opens a bucket url; bciOpenBucket outside tests.
+// bciOpener opens a bucket url; export.OpenBucket outside tests.
 type bciOpener func(ctx context.Context, url string) (*blob.Bucket, error)
 
 type bciConfig struct {
@@ -271,14 +269,14 @@ func bciConfigFromParsed(conf *service.ParsedConfig, now time.Time) (c bciConfig
 	if err != nil {
 		return c, err
 	}
-	if c.bucketURL, c.prefix, err = bciSplitURL(raw); err != nil {
+	if c.bucketURL, c.prefix, err = export.SplitURL(raw); err != nil {
 		return c, fmt.Errorf("%s: %w", bciFieldURL, err)
 	}
 	if raw, err = conf.FieldString(bciFieldQuarantine); err != nil {
 		return c, err
 	}
 	if raw != "" {
-		if c.quarantineURL, c.quarantinePrefix, err = bciSplitURL(raw); err != nil {
+		if c.quarantineURL, c.quarantinePrefix, err = export.SplitURL(raw); err != nil {
 			return c, fmt.Errorf("%s: %w", bciFieldQuarantine, err)
 		}
 	}
@@ -369,32 +367,6 @@ func bciConfigFromParsed(conf *service.ParsedConfig, now time.Time) (c bciConfig
 		return c, err
 	}
 	return c, nil
-}
-
-// bciSplitURL splits a url into the url gocloud opens as a bucket and the
-// key prefix inside it. For cloud schemes the path is the prefix (opening the
-// whole url would make the drivers reject or ignore it); for file:// the path
-// is the folder fileblob opens, so there is no prefix.
-func bciSplitURL(raw string) (bucketURL, prefix string, err error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", "", err
-	}
-	switch u.Scheme {
-	case "":
-		return "", "", fmt.Errorf("%q has no scheme: want s3://, gs://, azblob://, file:// or mem://", raw)
-	case "file":
-		if u.Path == "" && u.Host == "" {
-			return "", "", fmt.Errorf("%q names no folder", raw)
-		}
-		return raw, "", nil
-	}
-	prefix = strings.TrimPrefix(u.Path, "/")
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
-	u.Path, u.RawPath = "", ""
-	return u.String(), prefix, nil
 }
 
 type bciMetrics struct {
@@ -598,7 +570,7 @@ func (h bciHooks) Record(ctx context.Context, s export.Settlement) {
 	default:
 		in.m.completed.Incr(1)
 		in.nCompleted.Add(1)
-		in.checkpoint(ctx, s.Name, bciNewCheckpoint("completed", s.Name, s.Events, nil))
+		in.checkpoint(ctx, s.Name, bciNewCheckpoint(export.StatusCompleted, s.Name, s.Events, nil))
 	}
 }
 
@@ -645,11 +617,11 @@ func (h bciHooks) Finished() {
 func (in *brazeCurrentsInput) recordFailed(ctx context.Context, name, class, what string, events int, cause error) {
 	in.m.failed.Incr(1, class)
 	in.nFailed.Add(1)
-	cp := bciNewCheckpoint("failed", name, events, cause)
+	cp := bciNewCheckpoint(export.StatusFailed, name, events, cause)
 	where := ""
 	if in.quarantine != nil {
-		where = "; described in " + in.conf.quarantinePrefix + name + ".error.json of " + in.conf.quarantineURL
-		if err := in.quarantine.WriteAll(ctx, name+".error.json", cp, nil); err != nil {
+		where = "; described in " + in.conf.quarantinePrefix + export.QuarantineKey(name) + " of " + in.conf.quarantineURL
+		if err := in.quarantine.WriteAll(ctx, export.QuarantineKey(name), cp, nil); err != nil {
 			where = "; writing its quarantine record failed: " + err.Error()
 		}
 	}

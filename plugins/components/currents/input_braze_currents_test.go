@@ -20,6 +20,7 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/memblob"
 
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
 )
 
@@ -92,7 +93,7 @@ func bciMemEnv(t testing.TB, e bciExport) *service.Environment {
 	env := service.NewEnvironment()
 	open := func(ctx context.Context, u string) (*blob.Bucket, error) {
 		if !strings.HasPrefix(u, "mem:") {
-			return bciOpenBucket(ctx, u)
+			return export.OpenBucket(ctx, u)
 		}
 		b := memblob.OpenBucket(nil)
 		for k, body := range e.objs {
@@ -660,29 +661,6 @@ func TestInputConfig(t *testing.T) {
 	if _, err := newBrazeCurrentsInputFromParsed(pc, service.MockResources(), blob.OpenBucket); err == nil || !strings.Contains(err.Error(), `"nope" not found`) {
 		t.Fatalf("a missing cache resource gave %v", err)
 	}
-}
-
-func TestSplitURL(t *testing.T) {
-	for _, c := range []struct{ in, bucket, prefix string }{
-		{"s3://bkt/currents?region=us-east-1", "s3://bkt?region=us-east-1", "currents/"},
-		{"s3://bkt/a/b/", "s3://bkt", "a/b/"},
-		{"s3://bkt", "s3://bkt", ""},
-		{"gs://bkt/currents", "gs://bkt", "currents/"},
-		{"azblob://container/currents?storage_account=acct", "azblob://container?storage_account=acct", "currents/"},
-		{"file:///data/currents", "file:///data/currents", ""},
-		{"mem:///currents", "mem:", "currents/"},
-	} {
-		b, p, err := bciSplitURL(c.in)
-		if err != nil || b != c.bucket || p != c.prefix {
-			t.Errorf("bciSplitURL(%q) = %q, %q, %v; want %q, %q", c.in, b, p, err, c.bucket, c.prefix)
-		}
-	}
-	// What the split gives for mem:// opens as a bucket.
-	b, err := bciOpenBucket(context.Background(), "mem:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = b.Close()
 }
 
 // A checkpoint cache that cannot store anything stops the input at connect

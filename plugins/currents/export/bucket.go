@@ -18,9 +18,6 @@ import (
 // the path is the prefix (opening the whole url would make the drivers
 // reject or ignore it); for file:// the path is the folder fileblob opens,
 // so there is no prefix. A non-empty prefix ends in "/".
-//
-// The input splits its urls by the same rule (bciSplitURL in
-// plugins/components/currents/input_braze_currents.go).
 func SplitURL(raw string) (bucketURL, prefix string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -47,10 +44,9 @@ func SplitURL(raw string) (bucketURL, prefix string, err error) {
 // gocloud's default URL mux, whose drivers the caller imports, plus one
 // parameter gocloud v0.37 lacks: `use_path_style=true` on an s3:// url opens
 // the bucket with AWS SDK v2 and path-style addressing, for S3-compatible
-// stores on a custom `endpoint`.
-//
-// The input opens its buckets the same way (bciOpenBucket in
-// plugins/components/currents/input_braze_currents_bucket.go).
+// stores on a custom `endpoint` (MinIO, Ceph, a loopback test server),
+// which do not resolve the bucket in the host name, as SDK v2 puts it
+// otherwise; the default SDK v1 takes `s3ForcePathStyle=true` instead.
 func OpenBucket(ctx context.Context, raw string) (*blob.Bucket, error) {
 	u, err := url.Parse(raw)
 	if err != nil {

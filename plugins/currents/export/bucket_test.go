@@ -1,13 +1,19 @@
 package export
 
-import "testing"
+import (
+	"context"
+	"testing"
+)
 
 func TestSplitURL(t *testing.T) {
 	for _, c := range []struct{ in, bucket, prefix string }{
-		{"s3://b/currents?region=us-east-1", "s3://b?region=us-east-1", "currents/"},
-		{"s3://b/currents/", "s3://b", "currents/"},
-		{"gs://b", "gs://b", ""},
+		{"s3://bkt/currents?region=us-east-1", "s3://bkt?region=us-east-1", "currents/"},
+		{"s3://bkt/a/b/", "s3://bkt", "a/b/"},
+		{"s3://bkt", "s3://bkt", ""},
+		{"gs://bkt/currents", "gs://bkt", "currents/"},
+		{"azblob://container/currents?storage_account=acct", "azblob://container?storage_account=acct", "currents/"},
 		{"file:///data/currents", "file:///data/currents", ""},
+		{"mem:///currents", "mem:", "currents/"},
 	} {
 		b, p, err := SplitURL(c.in)
 		if err != nil || b != c.bucket || p != c.prefix {
@@ -18,5 +24,20 @@ func TestSplitURL(t *testing.T) {
 		if _, _, err := SplitURL(bad); err == nil {
 			t.Errorf("SplitURL(%q): no error", bad)
 		}
+	}
+}
+
+func TestOpenBucketOpensWhatSplitURLGives(t *testing.T) {
+	_, prefix, err := SplitURL("mem:///currents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenBucket(context.Background(), "mem:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Close()
+	if prefix != "currents/" {
+		t.Fatalf("prefix %q", prefix)
 	}
 }
