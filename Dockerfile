@@ -6,7 +6,8 @@
 # the target one (docker buildx build --platform linux/amd64,linux/arm64 .).
 #
 # Targets:
-#   (default)  the distribution alone: /currents-mparticle, running the demo
+#   (default)  the distribution: /currents-mparticle, running the demo, and
+#              /currents-report (progress and re-queue, docs/guides/operating.md)
 #   tools      adds the mParticle emulator and the Currents export generator,
 #              for trying pipelines without mParticle or Braze (--target tools)
 ARG GO_IMAGE=golang:1.26
@@ -27,6 +28,7 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     go build -tags timetzdata \
       -ldflags "-s -w -X main.version=${VERSION} -X main.dateBuilt=${DATE_BUILT}" \
       -o /out/currents-mparticle ./cmd/currents-mparticle && \
+    go build -tags timetzdata -ldflags "-s -w" -o /out/currents-report ./cmd/currents-report && \
     go build -tags timetzdata -ldflags "-s -w" -o /tools/mparticle-emulator ./cmd/mparticle-emulator && \
     go build -tags timetzdata -ldflags "-s -w" -o /tools/currents-gen ./cmd/currents-gen && \
     mkdir -p /stage/app && cp -r configs /stage/app/
@@ -54,5 +56,5 @@ CMD ["-c", "/benthos.yaml"]
 FROM runtime AS tools
 COPY --from=build /tools/ /
 
-# The default target: the distribution alone.
+# The default target: the distribution and the report.
 FROM runtime
