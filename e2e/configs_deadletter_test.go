@@ -12,8 +12,8 @@ import (
 
 	"github.com/hamba/avro/v2/ocf"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/schemas"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/emulator"
 )
 
@@ -27,7 +27,7 @@ func unmappableObject(t *testing.T, exp export, n int) (string, map[string]map[s
 		if o.Corrupt != "" || o.Older || len(o.Records) < n {
 			continue
 		}
-		et, ok := catalog.Lookup(o.EventType)
+		et, ok := schemas.Lookup(o.EventType)
 		if !ok {
 			continue
 		}

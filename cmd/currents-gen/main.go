@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/schemas"
 )
 
 func main() {
@@ -58,7 +58,7 @@ func run(args []string) error {
 		return err
 	}
 	if *list {
-		fmt.Println(strings.Join(catalog.Names(), "\n"))
+		fmt.Println(strings.Join(schemas.Names(), "\n"))
 		return nil
 	}
 	if *out == "" {
@@ -117,7 +117,7 @@ func selectTypes(spec string) ([]string, error) {
 	for _, pat := range strings.Split(spec, ",") {
 		pat = strings.TrimSpace(pat)
 		matched := false
-		for _, n := range catalog.Names() {
+		for _, n := range schemas.Names() {
 			if ok, err := path.Match(pat, n); err != nil {
 				return nil, fmt.Errorf("-types %q: %w", pat, err)
 			} else if ok || pat == "*" {

@@ -54,3 +54,14 @@ func (e *DecodeError) Unwrap() []error {
 	}
 	return []error{e.Class, e.Err}
 }
+
+// ErrorClass is the label of an error in metrics, logs and checkpoints: the
+// text of its DecodeError's class ("corrupt block", "decode limit
+// exceeded"...), or "other" for any other error, nil included.
+func ErrorClass(err error) string {
+	var de *DecodeError
+	if errors.As(err, &de) && de.Class != nil {
+		return de.Class.Error()
+	}
+	return "other"
+}

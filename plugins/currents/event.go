@@ -215,8 +215,9 @@ func (e Event) Get(name string) (v Value, ok bool) {
 	return e.values[i], true
 }
 
-// String returns the named field as a string when it is a non-null string.
-func (e Event) String(name string) (string, bool) {
+// StringField returns the named field's text when it is a non-null string.
+// (Named so as not to read as a fmt.Stringer.)
+func (e Event) StringField(name string) (string, bool) {
 	v, ok := e.Get(name)
 	if !ok || v.kind != KindString {
 		return "", false

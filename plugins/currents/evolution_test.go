@@ -146,10 +146,10 @@ func TestSameNameOtherFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := a[0].String("to_phone"); s != "+1" {
+	if s, _ := a[0].StringField("to_phone"); s != "+1" {
 		t.Errorf("v1 to_phone = %q", s)
 	}
-	if s, _ := b[0].String("to_phone_number"); s != "+2" || b[0].Time() != 5 {
+	if s, _ := b[0].StringField("to_phone_number"); s != "+2" || b[0].Time() != 5 {
 		t.Errorf("v2 = %v", b[0].Map())
 	}
 	if _, ok := b[0].Get("to_phone"); ok {

@@ -43,32 +43,19 @@ var ErrNotExportKey = errors.New("not a Braze Currents export object key")
 
 // ParseObjectKey parses an export object key or file path. It needs only the
 // file name to be Braze's; any segment it does not recognise is ignored, as
-// Braze warns the layout can change.
+// Braze warns the layout can change. This file is the one reader of the key
+// layout: EventTypeFromKey and HourFromKey read its folders for keys whose
+// file name may not be Braze's.
 func ParseObjectKey(key string) (ObjectKey, error) {
 	k := ObjectKey{Key: key}
 	segs := strings.Split(strings.ReplaceAll(key, "\\", "/"), "/")
 	file := segs[len(segs)-1]
 	if err := k.parseFileName(file); err != nil {
-		return k, fmt.Errorf("%w: %q: %v", ErrNotExportKey, key, err)
+		return ObjectKey{Key: key}, fmt.Errorf("%w: %q: %v", ErrNotExportKey, key, err)
 	}
-	afterDate := -1
-	for i, s := range segs[:len(segs)-1] {
-		switch {
-		case strings.HasPrefix(s, "event_type="):
-			k.EventType = strings.TrimPrefix(s, "event_type=")
-		case strings.HasPrefix(s, "date="):
-			k.DateHour = strings.TrimPrefix(s, "date=")
-			t, err := time.Parse(DateHourLayout, k.DateHour)
-			if err != nil {
-				return k, fmt.Errorf("%w: %q: date=%s is not YYYY-MM-DD-HH", ErrNotExportKey, key, k.DateHour)
-			}
-			k.Date = t
-			afterDate = i + 1
-		case strings.HasPrefix(s, "dataexport."):
-			if k.Prefix == "" {
-				k.Prefix = strings.Join(segs[:i], "/")
-			}
-		}
+	afterDate, badDate := k.parseFolders(segs[:len(segs)-1])
+	if badDate {
+		return k, fmt.Errorf("%w: %q: date=%s is not YYYY-MM-DD-HH", ErrNotExportKey, key, k.DateHour)
 	}
 	if afterDate > 0 && afterDate+1 < len(segs) {
 		a, b := segs[afterDate], ""
@@ -83,6 +70,38 @@ func ParseObjectKey(key string) (ObjectKey, error) {
 		}
 	}
 	return k, nil
+}
+
+// parseFolders reads the event_type=, date= and dataexport.* folders of a
+// key's folder segments. It returns the index of the segment after the
+// last date= folder (-1 without one), and whether that folder's hour did
+// not parse (Date is then zero).
+func (k *ObjectKey) parseFolders(folders []string) (afterDate int, badDate bool) {
+	afterDate = -1
+	for i, s := range folders {
+		switch {
+		case strings.HasPrefix(s, "event_type="):
+			k.EventType = strings.TrimPrefix(s, "event_type=")
+		case strings.HasPrefix(s, "date="):
+			k.DateHour = strings.TrimPrefix(s, "date=")
+			t, err := time.Parse(DateHourLayout, k.DateHour)
+			k.Date, badDate = t, err != nil
+			afterDate = i + 1
+		case strings.HasPrefix(s, "dataexport."):
+			if k.Prefix == "" {
+				k.Prefix = strings.Join(folders[:i], "/")
+			}
+		}
+	}
+	return afterDate, badDate
+}
+
+// keyFolders reads the folders of any key, Braze's file name or not.
+func keyFolders(key string) ObjectKey {
+	k := ObjectKey{Key: key}
+	segs := strings.Split(strings.ReplaceAll(key, "\\", "/"), "/")
+	k.parseFolders(segs[:len(segs)-1])
+	return k
 }
 
 // parseFileName reads dataexport.[<cluster>.]<type>.integration.<id>+<partition>+<offset>.avro.
@@ -119,15 +138,9 @@ func (k *ObjectKey) parseFileName(file string) error {
 	return nil
 }
 
-// EventTypeFromKey returns the event_type= segment of a key, or "".
-func EventTypeFromKey(key string) string {
-	i := strings.Index(key, "event_type=")
-	if i < 0 {
-		return ""
-	}
-	rest := key[i+len("event_type="):]
-	if j := strings.IndexAny(rest, "/\\"); j >= 0 {
-		rest = rest[:j]
-	}
-	return rest
-}
+// EventTypeFromKey returns the event_type= folder of a key, or "".
+func EventTypeFromKey(key string) string { return keyFolders(key).EventType }
+
+// HourFromKey returns the hour of a key's date= folder; zero when it has
+// none or its hour does not parse.
+func HourFromKey(key string) time.Time { return keyFolders(key).Date }

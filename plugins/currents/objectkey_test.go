@@ -2,6 +2,7 @@ package currents_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -55,6 +56,9 @@ func TestParseObjectKey(t *testing.T) {
 			if currents.EventTypeFromKey(tt.key) != tt.want.EventType {
 				t.Fatalf("EventTypeFromKey = %q", currents.EventTypeFromKey(tt.key))
 			}
+			if h := currents.HourFromKey(tt.key); !h.Equal(tt.want.Date) {
+				t.Fatalf("HourFromKey = %v, want %v", h, tt.want.Date)
+			}
 		})
 	}
 }
@@ -93,6 +97,40 @@ func TestGeneratedKeysParse(t *testing.T) {
 			if err != nil || len(evs) != o.Events {
 				t.Fatalf("%s: decoded %d of %d: %v", o.Key, len(evs), o.Events, err)
 			}
+		}
+	}
+}
+
+// The folders of a key whose file name is not Braze's still count: the
+// lister reads them for every .avro object it finds.
+func TestFoldersOfAnyKey(t *testing.T) {
+	key := "x/event_type=users.behaviors.Uninstall/date=2026-11-01-13/part-0.avro"
+	if got := currents.EventTypeFromKey(key); got != "users.behaviors.Uninstall" {
+		t.Errorf("EventTypeFromKey = %q", got)
+	}
+	if got, want := currents.HourFromKey(key), time.Date(2026, 11, 1, 13, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("HourFromKey = %v, want %v", got, want)
+	}
+	for _, key := range []string{"x/part-0.avro", "x/date=2026-13-01-00/part-0.avro", "event_type=a.b"} {
+		if h := currents.HourFromKey(key); !h.IsZero() {
+			t.Errorf("HourFromKey(%q) = %v, want zero", key, h)
+		}
+	}
+}
+
+func TestErrorClass(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{&currents.DecodeError{Class: currents.ErrCorruptBlock}, "corrupt block"},
+		{fmt.Errorf("wrapped: %w", &currents.DecodeError{Class: currents.ErrBadSync}), "sync marker mismatch"},
+		{&currents.DecodeError{}, "other"}, // no class: no panic
+		{errors.New("network"), "other"},
+		{nil, "other"},
+	} {
+		if got := currents.ErrorClass(c.err); got != c.want {
+			t.Errorf("ErrorClass(%v) = %q, want %q", c.err, got, c.want)
 		}
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/schemas"
 )
 
 // generate runs the generator into memory and returns the objects and bodies.
@@ -137,9 +137,9 @@ func checkObject(t *testing.T, o gen.Object, body []byte) {
 }
 
 func TestEveryReferenceTypeRoundTrips(t *testing.T) {
-	names := catalog.Names()
+	names := schemas.Names()
 	if len(names) != 55 {
-		t.Fatalf("catalog has %d types, want the 55 reference types", len(names))
+		t.Fatalf("schemas has %d types, want the 55 reference types", len(names))
 	}
 	for _, codec := range []string{"null", "deflate", "snappy", "zstandard"} {
 		t.Run(codec, func(t *testing.T) {

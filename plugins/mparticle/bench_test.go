@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/schemas"
 )
 
 // benchMix is a realistic mix: every catalog type, weighted the way a Braze
@@ -23,7 +23,7 @@ func benchMix(b *testing.B) []currents.Event {
 		"users.canvas.Entry": 2, "users.messages.sms.Delivery": 2,
 	}
 	var events []currents.Event
-	for _, typ := range catalog.Names() {
+	for _, typ := range schemas.Names() {
 		n := weights[typ]
 		if n == 0 {
 			n = 1

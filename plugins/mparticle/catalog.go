@@ -101,36 +101,62 @@ func (r role) field() string { return roleFields[r] }
 // excluded reports the roles whose fields are never custom attributes.
 func (r role) excluded() bool { return r >= roleID && r <= roleUserPhoneNumber }
 
-// roleOf returns the role of a field name. It runs for every field of every
-// event, so instead of a 23-way string switch it hashes the name into
-// roleTable and confirms with one comparison.
+// roleOf returns the role of a field name; it runs for every field of every
+// event. A switch rather than a map: Go compiles it to a search on length
+// and content, a few times faster than a map lookup, and a name listed twice
+// does not compile. Its names must be those of roleFields, which
+// TestRoleOf checks.
 func roleOf(name string) role {
-	if name == "" {
-		return roleNone
-	}
-	if r := roleTable[roleSlot(name)]; r != roleNone && roleFields[r] == name {
-		return r
+	switch name {
+	case "id":
+		return roleID
+	case "user_id":
+		return roleUserID
+	case "external_user_id":
+		return roleExternalUserID
+	case "time":
+		return roleTime
+	case "timezone":
+		return roleTimezone
+	case "platform":
+		return rolePlatform
+	case "os_version":
+		return roleOSVersion
+	case "device_model":
+		return roleDeviceModel
+	case "ad_id":
+		return roleAdID
+	case "ad_id_type":
+		return roleAdIDType
+	case "ad_tracking_enabled":
+		return roleAdTracking
+	case "email_address":
+		return roleEmailAddress
+	case "to_phone_number":
+		return roleToPhoneNumber
+	case "user_phone_number":
+		return roleUserPhoneNumber
+	case "device_id":
+		return roleDeviceID
+	case "app_id":
+		return roleAppID
+	case "name":
+		return roleName
+	case "properties":
+		return roleProperties
+	case "product_id":
+		return roleProductID
+	case "price":
+		return rolePrice
+	case "currency":
+		return roleCurrency
+	case "session_id":
+		return roleSessionID
+	case "duration":
+		return roleDuration
 	}
 	return roleNone
 }
-
-// roleSlot is a hash of a name that is distinct for every role field name
-// (checked when roleTable is built).
-func roleSlot(name string) int {
-	return (len(name) + 2*int(name[0]) + 3*int(name[len(name)-1])) & 63
-}
-
-// roleTable maps a roleSlot to the role whose name hashes there.
-var roleTable = func() (t [64]role) {
-	for r := roleID; r < roleCount; r++ {
-		slot := roleSlot(roleFields[r])
-		if t[slot] != roleNone {
-			panic("mparticle: role field names " + roleFields[t[slot]] + " and " + roleFields[r] + " share a roleSlot; change roleSlot")
-		}
-		t[slot] = r
-	}
-	return t
-}()
 
 // attrSourceRequestID is the custom attribute Braze's hosted connector
 // writes with the event id; kept for compatibility (mapping.md §5).

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/schemas"
 )
 
 // Fixed clock of the tests: events happen at eventTime, an hour before now.
@@ -48,7 +48,7 @@ func fixtureHex(seed string) string {
 
 // fixtureValue is a realistic value of a field, chosen by its name the way
 // Braze fills it.
-func fixtureValue(eventType string, f catalog.Field) currents.Value {
+func fixtureValue(eventType string, f schemas.Field) currents.Value {
 	switch f.Name {
 	case "id":
 		return currents.StringValue(fixtureID(eventType))
@@ -191,13 +191,13 @@ func fixtureValue(eventType string, f catalog.Field) currents.Value {
 		return currents.StringValue("SDK")
 	}
 	switch f.Type {
-	case catalog.Int, catalog.Long:
+	case schemas.Int, schemas.Long:
 		return currents.IntValue(2)
-	case catalog.Boolean:
+	case schemas.Boolean:
 		return currents.BoolValue(false)
-	case catalog.Float:
+	case schemas.Float:
 		return currents.FloatValue(1.5)
-	case catalog.StringArray, catalog.NullableStringArray:
+	case schemas.StringArray, schemas.NullableStringArray:
 		return currents.ArrayValue([]currents.Value{currents.StringValue("https://example.com/a.jpg")})
 	}
 	switch {
@@ -214,7 +214,7 @@ func fixtureValue(eventType string, f catalog.Field) currents.Value {
 // value to null), extra appends fields a future schema might add.
 func fixtureEvent(t testing.TB, eventType string, edit map[string]any, extra ...currents.Entry) currents.Event {
 	t.Helper()
-	ct, ok := catalog.Lookup(eventType)
+	ct, ok := schemas.Lookup(eventType)
 	if !ok {
 		t.Fatalf("catalog has no type %s", eventType)
 	}
@@ -234,7 +234,7 @@ func fixtureEvent(t testing.TB, eventType string, edit map[string]any, extra ...
 // every optional field is null.
 func minimalEvent(t testing.TB, eventType string) currents.Event {
 	t.Helper()
-	ct, _ := catalog.Lookup(eventType)
+	ct, _ := schemas.Lookup(eventType)
 	edit := map[string]any{}
 	for _, f := range ct.Fields {
 		if f.Optional && f.Name != "external_user_id" {

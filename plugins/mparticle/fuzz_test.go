@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/schemas"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/validate"
 )
 
@@ -178,7 +178,7 @@ func TestRandomEvents(t *testing.T) {
 		}
 		mappers = append(mappers, m)
 	}
-	types := catalog.Names()
+	types := schemas.Names()
 	outcomes := map[string]int{}
 	n := 3000
 	if testing.Short() {

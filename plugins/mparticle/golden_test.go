@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/schemas"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/validate"
 )
 
@@ -31,7 +31,7 @@ type goldenCase struct {
 
 func goldenCases() []goldenCase {
 	var cases []goldenCase
-	for _, typ := range catalog.Names() {
+	for _, typ := range schemas.Names() {
 		cases = append(cases, goldenCase{name: typ, opts: goldenOptions(),
 			event: func(t testing.TB) currents.Event { return fixtureEvent(t, typ, nil) }})
 	}
@@ -206,7 +206,7 @@ func checkBatch(t testing.TB, raw []byte) map[string]any {
 // TestCatalogFacts checks, for every catalog type mapped with the defaults,
 // the facts mapping.md states, independently of the golden files.
 func TestCatalogFacts(t *testing.T) {
-	for _, typ := range catalog.Names() {
+	for _, typ := range schemas.Names() {
 		t.Run(typ, func(t *testing.T) {
 			ev := fixtureEvent(t, typ, nil)
 			m, err := New(goldenOptions())
@@ -230,7 +230,7 @@ func TestCatalogFacts(t *testing.T) {
 			if ids["customer_id"] != fxExternalID {
 				t.Errorf("customer_id = %v", ids["customer_id"])
 			}
-			_, hasEmail := ev.String("email_address")
+			_, hasEmail := ev.StringField("email_address")
 			wantEmail := hasEmail && (strings.HasPrefix(typ, "users.messages.email.") ||
 				strings.HasPrefix(typ, "users.behaviors.subscription"))
 			if got := ids["email"] != nil; got != wantEmail {
@@ -243,8 +243,8 @@ func TestCatalogFacts(t *testing.T) {
 				t.Errorf("identities %v", ids)
 			}
 
-			_, hasTo := ev.String("to_phone_number")
-			_, hasUser := ev.String("user_phone_number")
+			_, hasTo := ev.StringField("to_phone_number")
+			_, hasUser := ev.StringField("user_phone_number")
 			messaging := strings.HasPrefix(typ, "users.messages.sms.") || strings.HasPrefix(typ, "users.messages.whatsapp.")
 			wantMobile := messaging && (hasTo || hasUser)
 			ua, _ := b["user_attributes"].(map[string]any)
@@ -297,7 +297,7 @@ func TestCatalogFacts(t *testing.T) {
 			if _, ok := attrs["content_card_id"]; ok {
 				t.Error("content_card_id not renamed")
 			}
-			ct, _ := catalog.Lookup(typ)
+			ct, _ := schemas.Lookup(typ)
 			for _, f := range ct.Fields {
 				name := f.Name
 				if name == "content_card_id" {
@@ -311,11 +311,11 @@ func TestCatalogFacts(t *testing.T) {
 			}
 
 			di, _ := b["device_info"].(map[string]any)
-			if _, ok := ev.String("device_id"); ok && di["ios_idfv"] != fxDeviceID {
+			if _, ok := ev.StringField("device_id"); ok && di["ios_idfv"] != fxDeviceID {
 				t.Errorf("ios_idfv = %v, want device_id", di["ios_idfv"])
 			}
 			wantFeed := FeedUnbound
-			if _, ok := ev.String("platform"); ok {
+			if _, ok := ev.StringField("platform"); ok {
 				wantFeed = FeedIOS
 				if di["platform"] != "iOS" {
 					t.Errorf("device_info.platform = %v", di["platform"])
@@ -327,7 +327,7 @@ func TestCatalogFacts(t *testing.T) {
 			if res.Feed != wantFeed {
 				t.Errorf("feed = %s, want %s", res.Feed, wantFeed)
 			}
-			if _, ok := ev.String("ad_id"); ok {
+			if _, ok := ev.StringField("ad_id"); ok {
 				if di["ios_advertising_id"] != fxAdID || di["limit_ad_tracking"] != false {
 					t.Errorf("ad id %v limit_ad_tracking %v", di["ios_advertising_id"], di["limit_ad_tracking"])
 				}
@@ -364,7 +364,7 @@ func TestCatalogCoversContract(t *testing.T) {
 		}
 	}
 	for _, e := range catalogRows {
-		ct, ok := catalog.Lookup(e.eventType)
+		ct, ok := schemas.Lookup(e.eventType)
 		if !ok {
 			t.Errorf("%s is not a known Currents type", e.eventType)
 			continue

@@ -60,8 +60,9 @@ type Result struct {
 	SourceMessageID string
 	// EventName is the event_name sent ("" for uninstall, session and commerce events).
 	EventName string
-	// Historical is true for events older than HistoricalAge, which belong on
-	// mParticle's historical endpoint.
+	// Historical is true for events older than eventsapi.HistoricalAge,
+	// which belong on mParticle's historical endpoint. The client decides
+	// the endpoint itself, from the timestamps it sends, with the same age.
 	Historical bool
 	// Unmapped is the error of an event dropped as unmappable (Dropped is
 	// its reason), for the caller to log; nil otherwise.

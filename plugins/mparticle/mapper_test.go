@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/eventsapi"
 )
 
 // mapOne maps ev with opts (the fixed clock unless opts sets one) and
@@ -186,7 +187,7 @@ func TestErrors(t *testing.T) {
 			if !strings.Contains(msg, c.ev.Type) || (c.field != "" && !strings.Contains(msg, "field "+c.field)) {
 				t.Errorf("message %q does not name the event type and field", msg)
 			}
-			if v, ok := c.ev.String("id"); ok && v != "" && !strings.Contains(msg, strconv.Quote(v)) {
+			if v, ok := c.ev.StringField("id"); ok && v != "" && !strings.Contains(msg, strconv.Quote(v)) {
 				t.Errorf("message %q does not name the event id", msg)
 			}
 			if string(out) != "prefix" {
@@ -369,8 +370,8 @@ func TestHistorical(t *testing.T) {
 	}{
 		{time.Hour, false},
 		{29 * 24 * time.Hour, false},
-		{HistoricalAge, false},
-		{HistoricalAge + time.Second, true},
+		{eventsapi.HistoricalAge, false},
+		{eventsapi.HistoricalAge + time.Second, true},
 		{400 * 24 * time.Hour, true},
 	} {
 		ev := fixtureEvent(t, "users.messages.email.Open", map[string]any{"time": testNow.Add(-c.age).Unix()})
@@ -437,7 +438,7 @@ func TestAttributeOptions(t *testing.T) {
 	if b["source_request_id"] != ev.ID() {
 		t.Error("the batch source_request_id is routing, not an attribute: it must stay")
 	}
-	campaign, _ := ev.String("campaign_id")
+	campaign, _ := ev.StringField("campaign_id")
 	if attrs["campaign_id"] != sha256Hex(campaign) {
 		t.Errorf("campaign_id = %v, want its SHA-256", attrs["campaign_id"])
 	}

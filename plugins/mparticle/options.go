@@ -7,24 +7,24 @@ import (
 	"time"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/eventsapi"
 )
 
 // Feed is one of the four mParticle feed inputs of the Braze integration;
 // each has its own server-to-server key and secret.
 type Feed string
 
-// The feeds.
+// The feeds, as package eventsapi names them.
 const (
-	FeedIOS     Feed = "ios"
-	FeedAndroid Feed = "android"
-	FeedWeb     Feed = "web"
-	FeedUnbound Feed = "unbound"
+	FeedIOS     Feed = eventsapi.FeedIOS
+	FeedAndroid Feed = eventsapi.FeedAndroid
+	FeedWeb     Feed = eventsapi.FeedWeb
+	FeedUnbound Feed = eventsapi.FeedUnbound
 )
 
 func parseFeed(s string) (Feed, bool) {
-	switch f := Feed(s); f {
-	case FeedIOS, FeedAndroid, FeedWeb, FeedUnbound:
-		return f, true
+	if eventsapi.IsFeed(s) {
+		return Feed(s), true
 	}
 	return "", false
 }
@@ -147,10 +147,6 @@ type Options struct {
 	// Now returns the current time, for the historical decision; default time.Now.
 	Now func() time.Time
 }
-
-// HistoricalAge is the age past which an event is historical: mParticle's
-// real-time endpoints are not meant for events older than 30 days.
-const HistoricalAge = 30 * 24 * time.Hour
 
 // MaxFutureSkew is how far past the Mapper's clock an event time may be.
 // Events happen before Braze exports them, so a later time is a wrong clock

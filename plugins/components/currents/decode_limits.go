@@ -5,11 +5,11 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 )
 
 // The `decode_limits` field of the scanner and the input: the decoder's
-// limits, under their own names (currents.Limit*), with its defaults.
+// limits, under their own names (decoder.Limit*), with its defaults.
 const fieldDecodeLimits = "decode_limits"
 
 // decodeLimitsDescription is shared by both components' descriptions.
@@ -28,13 +28,13 @@ type decodeLimitField struct {
 }
 
 var decodeLimitFields = []decodeLimitField{
-	{currents.LimitMaxBlockEvents, currents.DefaultMaxBlockEvents, "The most events (records) in one Avro block."},
-	{currents.LimitMaxBlockBytes, currents.DefaultMaxBlockBytes, "The most bytes of one block, as stored and once decompressed. A compressed block is never inflated past it."},
-	{currents.LimitMaxBlockValues, currents.DefaultMaxBlockValues, "The most values one block decodes into: events × fields, plus every array or map item and nested record field. Each costs 40 bytes."},
-	{currents.LimitMaxItems, currents.DefaultMaxItems, "The most items of one array or map value."},
-	{currents.LimitMaxDepth, currents.DefaultMaxDepth, "The deepest nesting of arrays, maps and records, in the schema and in the values."},
-	{currents.LimitMaxSchemaBytes, currents.DefaultMaxSchemaBytes, "The largest writer schema (JSON bytes) in a file's header."},
-	{currents.LimitMaxSchemaFields, currents.DefaultMaxSchemaFields, "The most fields of a writer schema, nested records included."},
+	{decoder.LimitMaxBlockEvents, decoder.DefaultMaxBlockEvents, "The most events (records) in one Avro block."},
+	{decoder.LimitMaxBlockBytes, decoder.DefaultMaxBlockBytes, "The most bytes of one block, as stored and once decompressed. A compressed block is never inflated past it."},
+	{decoder.LimitMaxBlockValues, decoder.DefaultMaxBlockValues, "The most values one block decodes into: events × fields, plus every array or map item and nested record field. Each costs 40 bytes."},
+	{decoder.LimitMaxItems, decoder.DefaultMaxItems, "The most items of one array or map value."},
+	{decoder.LimitMaxDepth, decoder.DefaultMaxDepth, "The deepest nesting of arrays, maps and records, in the schema and in the values."},
+	{decoder.LimitMaxSchemaBytes, decoder.DefaultMaxSchemaBytes, "The largest writer schema (JSON bytes) in a file's header."},
+	{decoder.LimitMaxSchemaFields, decoder.DefaultMaxSchemaFields, "The most fields of a writer schema, nested records included."},
 }
 
 // decodeLimitsField is the `decode_limits` object field.
@@ -50,16 +50,16 @@ func decodeLimitsField() *service.ConfigField {
 
 // decodeLimitsFromParsed reads the `decode_limits` field into the limits of
 // ReaderOptions (the caller sets Object and EventType).
-func decodeLimitsFromParsed(conf *service.ParsedConfig) (currents.ReaderOptions, error) {
-	var o currents.ReaderOptions
+func decodeLimitsFromParsed(conf *service.ParsedConfig) (decoder.ReaderOptions, error) {
+	var o decoder.ReaderOptions
 	dst := map[string]*int{
-		currents.LimitMaxBlockEvents:  &o.MaxBlockEvents,
-		currents.LimitMaxBlockBytes:   &o.MaxBlockBytes,
-		currents.LimitMaxBlockValues:  &o.MaxBlockValues,
-		currents.LimitMaxItems:        &o.MaxItems,
-		currents.LimitMaxDepth:        &o.MaxDepth,
-		currents.LimitMaxSchemaBytes:  &o.MaxSchemaBytes,
-		currents.LimitMaxSchemaFields: &o.MaxSchemaFields,
+		decoder.LimitMaxBlockEvents:  &o.MaxBlockEvents,
+		decoder.LimitMaxBlockBytes:   &o.MaxBlockBytes,
+		decoder.LimitMaxBlockValues:  &o.MaxBlockValues,
+		decoder.LimitMaxItems:        &o.MaxItems,
+		decoder.LimitMaxDepth:        &o.MaxDepth,
+		decoder.LimitMaxSchemaBytes:  &o.MaxSchemaBytes,
+		decoder.LimitMaxSchemaFields: &o.MaxSchemaFields,
 	}
 	for _, f := range decodeLimitFields {
 		v, err := conf.FieldInt(fieldDecodeLimits, f.name)

@@ -18,7 +18,7 @@ import (
 	_ "gocloud.dev/blob/memblob"
 	_ "gocloud.dev/blob/s3blob"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
 )
 
@@ -249,7 +249,7 @@ type bciConfig struct {
 	prefix           string
 	quarantineURL    string
 	quarantinePrefix string
-	types            currents.TypeFilter
+	types            decoder.TypeFilter
 	rng              export.Range
 	watch            bool
 	pollInterval     time.Duration
@@ -261,7 +261,7 @@ type bciConfig struct {
 	maxBatch         int
 	maxRejected      int
 	minAge           time.Duration
-	limits           currents.ReaderOptions // decode_limits
+	limits           decoder.ReaderOptions // decode_limits
 }
 
 func bciConfigFromParsed(conf *service.ParsedConfig, now time.Time) (c bciConfig, err error) {
@@ -288,7 +288,7 @@ func bciConfigFromParsed(conf *service.ParsedConfig, now time.Time) (c bciConfig
 	if err != nil {
 		return c, err
 	}
-	if c.types, err = currents.NewTypeFilter(include, exclude); err != nil {
+	if c.types, err = decoder.NewTypeFilter(include, exclude); err != nil {
 		return c, err
 	}
 	for _, b := range []struct {
@@ -566,7 +566,7 @@ func (h bciHooks) Record(ctx context.Context, s export.Settlement) {
 		in.recordFailed(ctx, s.Name, bciClassRejected, "kept being refused downstream", s.Events,
 			fmt.Errorf("events refused downstream in %d reads (%s %d): %w", s.Refused, bciFieldMaxRejectedAttempts, in.conf.maxRejected, s.Err))
 	case export.Corrupt:
-		in.recordFailed(ctx, s.Name, bciErrorClass(s.Err), "is corrupt", s.Events, s.Err)
+		in.recordFailed(ctx, s.Name, decoder.ErrorClass(s.Err), "is corrupt", s.Events, s.Err)
 	default:
 		in.m.completed.Incr(1)
 		in.nCompleted.Add(1)
@@ -627,14 +627,6 @@ func (in *brazeCurrentsInput) recordFailed(ctx context.Context, name, class, wha
 	}
 	in.log.Errorf("Braze Currents object %s %s after %d events, recorded as failed (%s)%s: %v", name, what, events, class, where, cause)
 	in.checkpoint(ctx, name, cp)
-}
-
-func bciErrorClass(err error) string {
-	var de *currents.DecodeError
-	if errors.As(err, &de) && de.Class != nil {
-		return de.Class.Error()
-	}
-	return "other"
 }
 
 func (in *brazeCurrentsInput) observeHour(h time.Time) {

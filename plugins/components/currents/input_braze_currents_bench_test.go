@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
 )
 
@@ -47,7 +47,7 @@ func BenchmarkEventMessage(b *testing.B) {
 		b.Fatal(err)
 	}
 	key := "currents/dataexport.prod-03.S3.integration.5e1e4d2c9b8a7f6e5d4c3b2a/event_type=users.messages.email.Open/date=2026-11-01-00/112/us-03/dataexport.prod-03.S3.integration.5e1e4d2c9b8a7f6e5d4c3b2a+0+1.avro"
-	dec, err := currents.NewReader(bytes.NewReader(body), currents.ReaderOptions{Object: key})
+	dec, err := decoder.NewReader(bytes.NewReader(body), decoder.ReaderOptions{Object: key})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func BenchmarkEventMessage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	k, _ := currents.ParseObjectKey(key)
+	k, _ := decoder.ParseObjectKey(key)
 	src := newEventSource(key, dec.RecordName(), k)
 	b.ReportAllocs()
 	b.ResetTimer()

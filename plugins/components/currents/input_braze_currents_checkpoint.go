@@ -9,7 +9,7 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
 )
 
@@ -24,8 +24,8 @@ func bciNewCheckpoint(status, object string, events int, cause error) []byte {
 	cp := bciCheckpoint{Status: status, Object: object, Events: events, At: time.Now().UTC().Format(time.RFC3339)}
 	if cause != nil {
 		cp.Error = cause.Error()
-		cp.Class = bciErrorClass(cause)
-		var de *currents.DecodeError
+		cp.Class = decoder.ErrorClass(cause)
+		var de *decoder.DecodeError
 		if errors.As(cause, &de) {
 			cp.Block, cp.Offset = de.Block, de.Offset
 		}

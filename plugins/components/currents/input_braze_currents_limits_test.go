@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
 )
 
@@ -90,7 +90,7 @@ braze_currents:
 			continue
 		}
 		hostile++
-		if cp.Status != "failed" || cp.Events != 0 || cp.Class != currents.ErrLimitExceeded.Error() ||
+		if cp.Status != "failed" || cp.Events != 0 || cp.Class != decoder.ErrLimitExceeded.Error() ||
 			!strings.Contains(cp.Error, " = ") || !strings.Contains(cp.Error, "max_") || len(cp.Error) > 1024 {
 			t.Errorf("%s (%s): checkpoint %+v, want failed on a decode limit with a short reason", name, o.Corrupt, cp)
 		}
@@ -110,7 +110,7 @@ braze_currents:
 		t.Fatalf("%d hostile objects, want %d", hostile, len(gen.HostileShapes))
 	}
 	m := bciReadMetrics(mux)
-	class := `{class="` + currents.ErrLimitExceeded.Error() + `"}`
+	class := `{class="` + decoder.ErrLimitExceeded.Error() + `"}`
 	if m["currents_objects_failed"+class] != float64(hostile) || m["currents_decode_errors"+class] != float64(hostile) {
 		t.Errorf("currents_objects_failed%s = %v, currents_decode_errors%s = %v, want %d each",
 			class, m["currents_objects_failed"+class], class, m["currents_decode_errors"+class], hostile)

@@ -10,7 +10,7 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 	"gocloud.dev/gcerrors"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/client"
 )
@@ -56,7 +56,7 @@ func (in *brazeCurrentsInput) read(j *export.Job) {
 
 	opts := in.conf.limits
 	opts.Object = j.Name
-	dec, err := currents.NewReader(src, opts)
+	dec, err := decoder.NewReader(src, opts)
 	if err != nil {
 		in.endRead(ctx, j, err, src)
 		return
@@ -70,7 +70,7 @@ func (in *brazeCurrentsInput) read(j *export.Job) {
 		j.Skip()
 		return
 	}
-	key, _ := currents.ParseObjectKey(j.Name)
+	key, _ := decoder.ParseObjectKey(j.Name)
 	es := newEventSource(j.Name, dec.RecordName(), key)
 
 	for {
@@ -118,8 +118,8 @@ func (in *brazeCurrentsInput) read(j *export.Job) {
 // being written: its size changed since it was listed, or (in watch mode) it
 // was modified within min_object_age. Such an object is read again later,
 // not failed.
-func (in *brazeCurrentsInput) stillGrowing(ctx context.Context, j *export.Job, de *currents.DecodeError) bool {
-	if !errors.Is(de, currents.ErrTruncatedBlock) && !errors.Is(de, currents.ErrTruncatedHeader) && !errors.Is(de, currents.ErrNotContainer) {
+func (in *brazeCurrentsInput) stillGrowing(ctx context.Context, j *export.Job, de *decoder.DecodeError) bool {
+	if !errors.Is(de, decoder.ErrTruncatedBlock) && !errors.Is(de, decoder.ErrTruncatedHeader) && !errors.Is(de, decoder.ErrNotContainer) {
 		return false
 	}
 	attrs, err := in.bucket.Attributes(ctx, j.Key)
@@ -142,7 +142,7 @@ func (in *brazeCurrentsInput) endRead(ctx context.Context, j *export.Job, err er
 	in.m.read.Incr(1)
 	corrupt := false
 	if err != nil {
-		var de *currents.DecodeError
+		var de *decoder.DecodeError
 		switch {
 		case src == nil || src.err != nil || !errors.As(err, &de):
 			in.log.Warnf("Reading Braze Currents object %s failed, reading it again later: %v", j.Name, err)
@@ -150,7 +150,7 @@ func (in *brazeCurrentsInput) endRead(ctx context.Context, j *export.Job, err er
 			in.log.Warnf("Braze Currents object %s ends early but is still being written; reading it again later: %v", j.Name, err)
 		default:
 			corrupt = true
-			in.m.decodeErr.Incr(1, de.Class.Error())
+			in.m.decodeErr.Incr(1, decoder.ErrorClass(de))
 		}
 	}
 	j.EndRead(ctx, err, corrupt)

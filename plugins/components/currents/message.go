@@ -6,7 +6,7 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 )
 
 // eventSource is what the scanner and the input know about the object events
@@ -21,7 +21,7 @@ type eventSource struct {
 
 // newEventSource describes an object: its key or path ("" when unknown), the
 // writer schema's record full name, and what its key says.
-func newEventSource(object, schema string, key currents.ObjectKey) *eventSource {
+func newEventSource(object, schema string, key decoder.ObjectKey) *eventSource {
 	s := &eventSource{schema: schema}
 	if object != "" {
 		s.object = object
@@ -39,22 +39,22 @@ func newEventSource(object, schema string, key currents.ObjectKey) *eventSource 
 // sharing what can be shared between them:
 //
 //   - the content of each message is the event as a JSON object, written
-//     straight from the decoded Avro values (currents.Event.AppendJSON) into
+//     straight from the decoded Avro values (decoder.Event.AppendJSON) into
 //     one buffer per batch, so Benthos parses it only where a user asks for
 //     structure (`this.x`, a mapping) and an output writes it as it is;
 //   - each message carries the decoded event beside its content, in its
-//     context (currents.EventJSON, one slice per batch), so that the
+//     context (decoder.EventJSON, one slice per batch), so that the
 //     currents_to_mparticle processor maps the event itself while the
 //     content is the very slice written here, and parses the content
 //     otherwise;
 //   - the currents_time values of the batch are cut from one string.
 type eventMessages struct {
 	src   *eventSource
-	buf   []byte               // the current JSON buffer; each message holds a capped slice of it
-	ctxs  *currents.EventJSONs // one per event of the batch
-	n     int                  // events of the batch
-	times string               // the batch's currents_time values, end to end
-	ends  []int32              // ends[i]: end of event i's time in times
+	buf   []byte              // the current JSON buffer; each message holds a capped slice of it
+	ctxs  *decoder.EventJSONs // one per event of the batch
+	n     int                 // events of the batch
+	times string              // the batch's currents_time values, end to end
+	ends  []int32             // ends[i]: end of event i's time in times
 	// written and bytes count the events written and their JSON bytes.
 	written, bytes int
 }
@@ -65,8 +65,8 @@ const eventJSONGuess = 768
 
 // newEventMessages prepares the messages of evs; message(i) builds the i-th,
 // in any subset, each at most once.
-func newEventMessages(evs []currents.Event, src *eventSource) *eventMessages {
-	m := &eventMessages{src: src, ctxs: currents.NewEventJSONs(len(evs)), n: len(evs), ends: make([]int32, len(evs))}
+func newEventMessages(evs []decoder.Event, src *eventSource) *eventMessages {
+	m := &eventMessages{src: src, ctxs: decoder.NewEventJSONs(len(evs)), n: len(evs), ends: make([]int32, len(evs))}
 	var digits []byte
 	if len(evs) > 0 {
 		digits = make([]byte, 0, len(evs)*11)
@@ -84,7 +84,7 @@ func newEventMessages(evs []currents.Event, src *eventSource) *eventMessages {
 // writer schema order), plus the currents_* metadata documented on the
 // scanner and input. Both components build messages here so that the
 // metadata never differs.
-func (m *eventMessages) message(i int, ev currents.Event) *service.Message {
+func (m *eventMessages) message(i int, ev decoder.Event) *service.Message {
 	start := len(m.buf)
 	if cap(m.buf)-start < eventJSONGuess {
 		// A new buffer rather than a grown one: the messages written so

@@ -1,6 +1,7 @@
 // Package currents registers the Benthos components that read Braze Currents
 // exports: the `braze_currents` scanner and input. They adapt the plain-Go
-// decoder of plugins/currents.
+// decoder of plugins/currents, imported as decoder: that package is named
+// currents too, and currents.X in this one would not say which is meant.
 package currents
 
 import (
@@ -10,7 +11,7 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 )
 
 const (
@@ -95,7 +96,7 @@ func init() {
 type brazeCurrentsScannerCreator struct {
 	maxBatch  int
 	eventType string
-	limits    currents.ReaderOptions // the decode limits
+	limits    decoder.ReaderOptions // the decode limits
 	log       *service.Logger
 	decodeErr *service.MetricCounter
 	events    *service.MetricCounter
@@ -138,9 +139,9 @@ type brazeCurrentsScanner struct {
 	creator *brazeCurrentsScannerCreator
 	rdr     io.ReadCloser
 	object  string
-	dec     *currents.Reader
+	dec     *decoder.Reader
 	src     *eventSource
-	pending []currents.Event
+	pending []decoder.Event
 }
 
 func (b *brazeCurrentsScanner) NextBatch(ctx context.Context) (service.MessageBatch, error) {
@@ -173,26 +174,21 @@ func (b *brazeCurrentsScanner) NextBatch(ctx context.Context) (service.MessageBa
 func (b *brazeCurrentsScanner) open() error {
 	opts := b.creator.limits
 	opts.Object, opts.EventType = b.object, b.creator.eventType
-	dec, err := currents.NewReader(b.rdr, opts)
+	dec, err := decoder.NewReader(b.rdr, opts)
 	if err != nil {
 		return err
 	}
 	b.dec = dec
 	// A key that is not in Braze's layout still decodes; it only lacks the
 	// date and integration metadata.
-	key, _ := currents.ParseObjectKey(b.object)
+	key, _ := decoder.ParseObjectKey(b.object)
 	b.src = newEventSource(b.object, dec.RecordName(), key)
 	return nil
 }
 
 // fail makes a decode error loud: logged with the object, counted by class.
 func (b *brazeCurrentsScanner) fail(err error) error {
-	class := "other"
-	var de *currents.DecodeError
-	if errors.As(err, &de) {
-		class = de.Class.Error()
-	}
-	b.creator.decodeErr.Incr(1, class)
+	b.creator.decodeErr.Incr(1, decoder.ErrorClass(err))
 	b.creator.log.Errorf("Braze Currents object %q could not be decoded: %v", b.object, err)
 	return err
 }

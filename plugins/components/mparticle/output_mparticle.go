@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/client"
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/eventsapi"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/ledger"
 )
 
@@ -58,8 +57,14 @@ const (
 	mpOutputFieldLedgerTimeout     = "timeout"
 )
 
-// mpOutputFeeds are the feed inputs mParticle offers for Braze data.
-var mpOutputFeeds = []string{"ios", "android", "web", "unbound"}
+// mpOutputFeedList lists the feeds for the docs: "`ios`, `android`, `web` or `unbound`".
+var mpOutputFeedList = func() string {
+	feeds := eventsapi.Feeds()
+	for i, f := range feeds {
+		feeds[i] = "`" + f + "`"
+	}
+	return strings.Join(feeds[:len(feeds)-1], ", ") + " or " + feeds[len(feeds)-1]
+}()
 
 // mpOutputPods maps a data pod to its Events API base URL.
 var mpOutputPods = map[string]string{
@@ -92,8 +97,8 @@ func mpOutputCredentialFields() []*service.ConfigField {
 }
 
 func mpOutputSpec() *service.ConfigSpec {
-	feedFields := make([]*service.ConfigField, 0, len(mpOutputFeeds)+1)
-	for _, feed := range mpOutputFeeds {
+	feedFields := make([]*service.ConfigField, 0, len(eventsapi.Feeds())+1)
+	for _, feed := range eventsapi.Feeds() {
 		feedFields = append(feedFields, service.NewObjectField(feed, mpOutputCredentialFields()...).
 			Description(fmt.Sprintf("Credentials of the %s feed input.", feed)).Optional())
 	}
@@ -208,7 +213,7 @@ Logs never contain credentials nor batch content.`).
 			service.NewObjectField(mpOutputFieldFeeds, feedFields...).
 				Description("Server-to-server credentials per feed input. Each feed input of mParticle's Braze integration has its own key and secret; configure those you use (at least one), or one pair for all under `all`. A feed without credentials is not an error: its messages go to `fallback_feed`, or fail as `feed_not_configured`."),
 			service.NewInterpolatedStringField(mpOutputFieldFeed).
-				Description("The feed of a message: `ios`, `android`, `web` or `unbound`.").
+				Description("The feed of a message: "+mpOutputFeedList+".").
 				Default("${! @mparticle_feed }").
 				Example("unbound"),
 			service.NewStringEnumField(mpOutputFieldEnvironment, "production", "development").
@@ -250,7 +255,7 @@ Logs never contain credentials nor batch content.`).
 				Description("Send batches whose events are all older than 30 days to `/bulkevents/historical`.").
 				Default(true),
 			service.NewStringField(mpOutputFieldFallbackFeed).
-				Description("The feed (`ios`, `android`, `web` or `unbound`) that carries messages whose own feed has no credentials, as Braze's workspace-level credentials send everything to one feed; it must have credentials. Not set or empty: such messages fail as `feed_not_configured` (permanent, for the dead letter) and are counted.").
+				Description("The feed ("+mpOutputFeedList+") that carries messages whose own feed has no credentials, as Braze's workspace-level credentials send everything to one feed; it must have credentials. Not set or empty: such messages fail as `feed_not_configured` (permanent, for the dead letter) and are counted.").
 				Example("unbound").
 				Optional(),
 			service.NewBoolField(mpOutputFieldDryRun).
@@ -373,6 +378,51 @@ type mpOutputConfig struct {
 	ledger       ledger.Config // Store nil: no ledger
 	ledgerCache  string
 	ledgerKey    messageField
+	// credentialFields names the field each feed's credentials came from
+	// (feeds.ios, or feeds.all), for client.New's errors.
+	credentialFields map[string]string
+}
+
+// mpOutputClientFields are the output fields of the client.Config and
+// client.QueueConfig fields, by Go name, for their constructors' errors.
+var mpOutputClientFields = map[string]string{
+	"URL":               mpOutputFieldURL,
+	"Credentials":       mpOutputFieldFeeds,
+	"Environment":       mpOutputFieldEnvironment,
+	"Timeout":           mpOutputFieldTimeout,
+	"InitialInterval":   mpOutputFieldBackoff + "." + mpOutputFieldInitialInterval,
+	"MaxInterval":       mpOutputFieldBackoff + "." + mpOutputFieldMaxInterval,
+	"MaxElapsedTime":    mpOutputFieldBackoff + "." + mpOutputFieldMaxElapsedTime,
+	"AuthFailureWindow": mpOutputFieldAuthFailureWindow,
+	"Historical":        mpOutputFieldHistorical,
+	"PaceThreshold":     mpOutputFieldPaceThreshold,
+	"SendersPerFeed":    mpOutputFieldSendersPerFeed,
+	"GroupWindow":       mpOutputFieldGroupWindow,
+}
+
+// clientError restates an error of client.New or client.NewQueue under the
+// name of the output field at fault. The client is the one place that
+// checks its config; the output only translates the names.
+func (c *mpOutputConfig) clientError(err error) error {
+	var ce *client.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	field, ok := mpOutputClientFields[ce.Field]
+	if !ok {
+		return err
+	}
+	switch {
+	case ce.Field == "Credentials" && ce.Feed != "":
+		if f, ok := c.credentialFields[ce.Feed]; ok {
+			field = f
+		}
+		return fmt.Errorf("%s: %s, or neither to leave the feed unconfigured", field, ce.Problem)
+	case ce.Field == "Credentials":
+		return fmt.Errorf("%s: %s: set the key and secret of at least one feed (%s), or %s.%s for every feed",
+			field, ce.Problem, strings.Join(eventsapi.Feeds(), ", "), mpOutputFieldFeeds, mpOutputFieldFeedsAll)
+	}
+	return fmt.Errorf("%s: %s", field, ce.Problem)
 }
 
 // mpOutputConfigFromParsed reads and checks the fields of the output.
@@ -399,14 +449,8 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 	case rawURL != "" && pod != "":
 		return nil, fmt.Errorf("set either %s or %s, not both", mpOutputFieldURL, mpOutputFieldPod)
 	case rawURL != "":
-		u, err := url.Parse(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", mpOutputFieldURL, err)
-		}
-		if u.User != nil {
-			return nil, fmt.Errorf("%s must not carry credentials; use %s", mpOutputFieldURL, mpOutputFieldFeeds)
-		}
-		c.client.URL = u.String()
+		// Checked by client.New, like every client field.
+		c.client.URL = rawURL
 	case pod != "":
 		base, ok := mpOutputPods[pod]
 		if !ok {
@@ -417,8 +461,9 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 		return nil, fmt.Errorf("set %s or %s", mpOutputFieldURL, mpOutputFieldPod)
 	}
 
-	// credentials reads one key and secret pair: both empty is "not
-	// configured", one without the other a mistake.
+	// credentials reads one key and secret pair; both empty is "not
+	// configured". One without the other is passed on for client.New to
+	// refuse, under the name of the field it came from (credentialFields).
 	credentials := func(path ...string) (client.Credentials, bool, error) {
 		var cred client.Credentials
 		if !conf.Contains(path...) {
@@ -432,17 +477,15 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 			return cred, false, err
 		}
 		cred.Key, cred.Secret = strings.TrimSpace(cred.Key), strings.TrimSpace(cred.Secret)
-		if (cred.Key == "") != (cred.Secret == "") {
-			return cred, false, fmt.Errorf("%s: set both %s and %s, or neither to leave the feed unconfigured", strings.Join(path, "."), mpOutputFieldFeedKey, mpOutputFieldFeedSecret)
-		}
-		return cred, cred.Key != "", nil
+		return cred, cred.Key != "" || cred.Secret != "", nil
 	}
 	all, hasAll, err := credentials(mpOutputFieldFeeds, mpOutputFieldFeedsAll)
 	if err != nil {
 		return nil, err
 	}
 	c.client.Credentials = map[string]client.Credentials{}
-	for _, feed := range mpOutputFeeds {
+	c.credentialFields = map[string]string{}
+	for _, feed := range eventsapi.Feeds() {
 		cred, ok, err := credentials(mpOutputFieldFeeds, feed)
 		if err != nil {
 			return nil, err
@@ -450,12 +493,11 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 		switch {
 		case ok:
 			c.client.Credentials[feed] = cred
+			c.credentialFields[feed] = mpOutputFieldFeeds + "." + feed
 		case hasAll:
 			c.client.Credentials[feed] = all
+			c.credentialFields[feed] = mpOutputFieldFeeds + "." + mpOutputFieldFeedsAll
 		}
-	}
-	if len(c.client.Credentials) == 0 {
-		return nil, fmt.Errorf("%s: no feed has credentials: set the key and secret of at least one feed (%s), or %s.%s for every feed", mpOutputFieldFeeds, strings.Join(mpOutputFeeds, ", "), mpOutputFieldFeeds, mpOutputFieldFeedsAll)
 	}
 
 	if c.feed, err = newMessageField(conf, mpOutputFieldFeed); err != nil {
@@ -471,29 +513,22 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 			return nil, err
 		}
 	}
+	// The client's fields are read as they are: client.New checks them
+	// (mpOutputFromParsed names the field of its error).
 	for _, d := range []struct {
 		path []string
 		dst  *time.Duration
-		zero bool // whether 0 is meaningful
 	}{
-		{[]string{mpOutputFieldBackoff, mpOutputFieldInitialInterval}, &c.client.InitialInterval, false},
-		{[]string{mpOutputFieldBackoff, mpOutputFieldMaxInterval}, &c.client.MaxInterval, false},
-		{[]string{mpOutputFieldBackoff, mpOutputFieldMaxElapsedTime}, &c.client.MaxElapsedTime, true},
-		{[]string{mpOutputFieldAuthFailureWindow}, &c.client.AuthFailureWindow, false},
-		{[]string{mpOutputFieldTimeout}, &c.client.Timeout, false},
+		{[]string{mpOutputFieldBackoff, mpOutputFieldInitialInterval}, &c.client.InitialInterval},
+		{[]string{mpOutputFieldBackoff, mpOutputFieldMaxInterval}, &c.client.MaxInterval},
+		{[]string{mpOutputFieldBackoff, mpOutputFieldMaxElapsedTime}, &c.client.MaxElapsedTime},
+		{[]string{mpOutputFieldAuthFailureWindow}, &c.client.AuthFailureWindow},
+		{[]string{mpOutputFieldTimeout}, &c.client.Timeout},
+		{[]string{mpOutputFieldGroupWindow}, &c.queue.GroupWindow},
 	} {
-		v, err := conf.FieldDuration(d.path...)
-		if err != nil {
+		if *d.dst, err = conf.FieldDuration(d.path...); err != nil {
 			return nil, err
 		}
-		if v < 0 || (v == 0 && !d.zero) {
-			return nil, fmt.Errorf("%s must be positive, got %v", strings.Join(d.path, "."), v)
-		}
-		*d.dst = v
-	}
-	if c.client.MaxInterval < c.client.InitialInterval {
-		return nil, fmt.Errorf("%s.%s (%v) is shorter than %s.%s (%v)", mpOutputFieldBackoff, mpOutputFieldMaxInterval,
-			c.client.MaxInterval, mpOutputFieldBackoff, mpOutputFieldInitialInterval, c.client.InitialInterval)
 	}
 	if c.client.Historical, err = conf.FieldBool(mpOutputFieldHistorical); err != nil {
 		return nil, err
@@ -501,31 +536,19 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 	if c.client.PaceThreshold, err = conf.FieldFloat(mpOutputFieldPaceThreshold); err != nil {
 		return nil, err
 	}
-	if c.client.PaceThreshold == 0 || c.client.PaceThreshold >= 100 {
-		return nil, fmt.Errorf("%s must be between 0 and 100 (exclusive), or negative to turn pacing off", mpOutputFieldPaceThreshold)
+	if c.queue.SendersPerFeed, err = conf.FieldInt(mpOutputFieldSendersPerFeed); err != nil {
+		return nil, err
 	}
 	if c.fallbackFeed, err = optional(mpOutputFieldFallbackFeed); err != nil {
 		return nil, err
 	}
 	if c.fallbackFeed != "" {
-		if !slices.Contains(mpOutputFeeds, c.fallbackFeed) {
-			return nil, fmt.Errorf("%s %q: want one of %s", mpOutputFieldFallbackFeed, c.fallbackFeed, strings.Join(mpOutputFeeds, ", "))
+		if !eventsapi.IsFeed(c.fallbackFeed) {
+			return nil, fmt.Errorf("%s %q: want one of %s", mpOutputFieldFallbackFeed, c.fallbackFeed, strings.Join(eventsapi.Feeds(), ", "))
 		}
 		if _, ok := c.client.Credentials[c.fallbackFeed]; !ok {
 			return nil, fmt.Errorf("%s: feed %q has no credentials in %s", mpOutputFieldFallbackFeed, c.fallbackFeed, mpOutputFieldFeeds)
 		}
-	}
-	if c.queue.SendersPerFeed, err = conf.FieldInt(mpOutputFieldSendersPerFeed); err != nil {
-		return nil, err
-	}
-	if c.queue.GroupWindow, err = conf.FieldDuration(mpOutputFieldGroupWindow); err != nil {
-		return nil, err
-	}
-	if c.queue.GroupWindow < 0 {
-		return nil, fmt.Errorf("%s must not be negative", mpOutputFieldGroupWindow)
-	}
-	if c.queue.SendersPerFeed < 1 {
-		return nil, fmt.Errorf("%s must be at least 1", mpOutputFieldSendersPerFeed)
 	}
 	if c.ledgerCache, err = conf.FieldString(mpOutputFieldLedger, mpOutputFieldLedgerCache); err != nil {
 		return nil, err
@@ -616,9 +639,12 @@ func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources, maxI
 		}
 	}
 	if o.client, err = client.New(c.client); err != nil {
-		return nil, err
+		return nil, c.clientError(err)
 	}
-	o.queue = client.NewQueue(o.client, c.queue)
+	if o.queue, err = client.NewQueue(o.client, c.queue); err != nil {
+		o.client.Close()
+		return nil, c.clientError(err)
+	}
 	return o, nil
 }
 
@@ -895,8 +921,8 @@ type mpOutputMetrics struct {
 }
 
 func newMPOutputMetrics(m *service.Metrics, tp trace.TracerProvider) *mpOutputMetrics {
-	feeds := make(map[string]bool, len(mpOutputFeeds))
-	for _, feed := range mpOutputFeeds {
+	feeds := make(map[string]bool, len(eventsapi.Feeds()))
+	for _, feed := range eventsapi.Feeds() {
 		feeds[feed] = true
 	}
 	return &mpOutputMetrics{

@@ -17,25 +17,6 @@ import (
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
 )
 
-// Field names of the currents_to_mparticle processor, shared by the spec and
-// the parser; the Bloblang methods take the same names as parameters.
-const (
-	ctmFieldEnvironment       = "environment"
-	ctmFieldIdentity          = "identity"
-	ctmFieldMissingIdentity   = "missing_identity"
-	ctmFieldAppPlatforms      = "app_platforms"
-	ctmFieldPlatformFeeds     = "platform_feeds"
-	ctmFieldAppIDFeedTypes    = "app_id_feed_types"
-	ctmFieldDeviceIDMapping   = "device_id_mapping"
-	ctmFieldEventTypes        = "event_types"
-	ctmFieldExcludeEventTypes = "exclude_event_types"
-	ctmFieldUnknownEventTypes = "unknown_event_types"
-	ctmFieldUnmappable        = "unmappable"
-	ctmFieldAttributes        = "attributes"
-	ctmFieldAttributesRemove  = "remove"
-	ctmFieldAttributesHash    = "hash"
-)
-
 // Metadata the processor reads and writes.
 const (
 	ctmMetaEventType  = "currents_event_type"
@@ -72,88 +53,6 @@ var ctmUnmappableReasons = func() string {
 	return strings.Join(parts, ", ")
 }()
 
-// ctmOptionFields are the mapping option fields, shared with the Bloblang
-// method docs so that both describe the options with the same words.
-func ctmOptionFields() []*service.ConfigField {
-	identities := make([]string, 0, len(mparticle.IdentityTypes()))
-	for _, t := range mparticle.IdentityTypes() {
-		identities = append(identities, string(t))
-	}
-	return []*service.ConfigField{
-		service.NewStringEnumField(ctmFieldEnvironment, string(mparticle.Production), string(mparticle.Development)).
-			Description("The `environment` of every batch.").
-			Default(string(mparticle.Production)),
-		service.NewStringEnumField(ctmFieldIdentity, identities...).
-			Description("The mParticle identity that Braze's `external_user_id` fills. Braze documents it as `customerid`; mParticle's schema spells it `customer_id`.").
-			Default(string(mparticle.CustomerID)),
-		service.NewStringField(ctmFieldMissingIdentity).
-			Description("What happens to an event without `external_user_id`: `drop` (Braze's hosted connector does the same; counted in `currents_mparticle_events_dropped` with reason `no_identity`), `fail` (the message is errored, for `catch`, `fallback` or `reject_errored`), or `user_id:<identity>` to send Braze's own `user_id` as that identity (an event with neither id is dropped).").
-			Default(mparticle.MissingIdentityDrop).
-			Example("fail").
-			Example("user_id:other"),
-		service.NewStringMapField(ctmFieldAppPlatforms).
-			Description("The platform of each Braze app, by `app_id`: `ios`, `android`, `web`, `tvos`, `kindle` or `roku`. Braze knows it, this processor must be told. Used for the feed (and `device_info.platform`) of uninstalls and of the `app_id_feed_types`, which carry `app_id` but no `platform`; an app not listed goes to the unbound feed.").
-			Default(map[string]any{}).
-			Example(map[string]any{"3f1a2b4c-0d5e-4f60-8a71-92b3c4d5e6f7": "ios", "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d": "android"}),
-		service.NewStringMapField(ctmFieldPlatformFeeds).
-			Description("The feed of the platforms without a feed input of their own (`tvos`, `kindle`, `roku`): `ios`, `android`, `web` or `unbound`.").
-			Default(map[string]any{"tvos": "ios", "kindle": "android", "roku": "unbound"}).
-			Advanced(),
-		service.NewStringListField(ctmFieldAppIDFeedTypes).
-			Description("Glob patterns (`*` spans dots) of the event types, besides `users.behaviors.Uninstall`, whose feed comes from `app_platforms` when they have no `platform` field. Braze's hosted connector sends them to the unbound feed.").
-			Default([]any{}).
-			Example([]any{"users.campaigns.Conversion", "users.canvas.Conversion"}).
-			Advanced(),
-		service.NewStringAnnotatedEnumField(ctmFieldDeviceIDMapping, map[string]string{
-			string(mparticle.DeviceIDBraze):      "`device_id` becomes `device_info.ios_idfv` whatever the platform, as Braze's hosted connector sends it.",
-			string(mparticle.DeviceIDByPlatform): "`device_id` becomes `ios_idfv` on iOS and tvOS, `android_uuid` on Android and Kindle, and is left out elsewhere.",
-		}).
-			Description("Where Braze's `device_id` goes in `device_info`. A device id that is not a UUID is left out of `device_info` either way (it still travels as the `device_id` custom attribute).").
-			Default(string(mparticle.DeviceIDBraze)).
-			Advanced(),
-		service.NewStringListField(ctmFieldEventTypes).
-			Description("Glob patterns of the event types to send; empty sends every type. Other types are dropped with reason `excluded`.").
-			Default([]any{}).
-			Example([]any{"users.messages.*", "users.behaviors.Uninstall"}),
-		service.NewStringListField(ctmFieldExcludeEventTypes).
-			Description("Glob patterns of event types to drop (reason `excluded`).").
-			Default([]any{}).
-			Example([]any{"users.messages.email.*"}),
-		service.NewStringAnnotatedEnumField(ctmFieldUnknownEventTypes, map[string]string{
-			string(mparticle.UnknownGeneric): "Send a custom event named from the type, e.g. `users.messages.line.Click` becomes `LINE Click`.",
-			string(mparticle.UnknownDrop):    "Drop the event (reason `unknown_type`).",
-			string(mparticle.UnknownFail):    "Error the message.",
-		}).
-			Description("What happens to event types outside the catalog of 55 known types (Braze exports about 95, and adds more).").
-			Default(string(mparticle.UnknownGeneric)),
-		service.NewStringAnnotatedEnumField(ctmFieldUnmappable, map[string]string{
-			string(mparticle.UnmappableDrop): fmt.Sprintf("Drop the event, as one damaged event must neither stop nor loop a pipeline: it is counted in `currents_mparticle_events_dropped` with its reason, logged at WARN with its type, id and error (at most %d lines a minute, the rest counted), and included in the totals logged on close.", ctmWarnBurst),
-			string(mparticle.UnmappableFail): "Error the message, with its input content, for a `switch` on `errored()`, `catch`, `fallback` or `reject_errored` to write to a dead letter; counted in `currents_mparticle_events_failed`. Route errored messages away from the `mparticle` output, which fails them.",
-		}).
-			Description("What happens to an event that cannot be mapped because its data is at fault. Reasons: " +
-				"`missing_field` (no `id`, or a purchase without `product_id` or `price`, a session without `session_id`); " +
-				"`wrong_kind` (a field of another Avro type than Braze writes); " +
-				"`invalid_value` (an `id` that is not valid UTF-8, a price that is not a number, a negative session duration); " +
-				"`invalid_time` (`time` missing, 0 or negative, or more than 24 hours after the processor's clock: sent, 0 would leave `timestamp_unixtime_ms` out and mParticle would date the event when it arrives); " +
-				"`invalid_identity` (a value sent as an identity — `external_user_id`, `user_id` under `missing_identity: user_id:...`, `email_address` as the `email` identity, or the `$mobile` phone number — that is not valid UTF-8: it cannot be sent as Braze has it, and with U+FFFD for the bad bytes it would name another user); " +
-				"`too_large` (a batch over mParticle's 128 KB); " +
-				"`bad_message` (a message that is not a Currents event). " +
-				"Other text that is not valid UTF-8 (attribute values, event names, property names) is sent with U+FFFD in place of the bad bytes, as mParticle only takes valid JSON. " +
-				"`missing_identity: fail` and `unknown_event_types: fail` error their events whatever this says.").
-			Default(string(mparticle.UnmappableDrop)),
-		service.NewObjectField(ctmFieldAttributes,
-			service.NewStringListField(ctmFieldAttributesRemove).
-				Description("Names of values never to send.").
-				Default([]any{}).
-				Example([]any{"user_agent", "campaign_name"}),
-			service.NewStringListField(ctmFieldAttributesHash).
-				Description("Names of values to send as the lowercase hex SHA-256 of their text.").
-				Default([]any{}).
-				Example([]any{"email_address", "external_user_id"}),
-		).Description("Values to remove or hash before sending. Names are Currents field names, custom attribute names as sent (`card_id`) or flattened property names (`address.city`). An option applies wherever the value is sent: hashing `email_address` also hashes the `email` identity, hashing `to_phone_number` the `$mobile` user attribute, removing `device_model` removes it from `device_info`. `id`, `time` cannot be listed, and `external_user_id` can be hashed but not removed."),
-	}
-}
-
 func ctmProcSpec() *service.ConfigSpec {
 	return service.NewConfigSpec().
 		Beta().
@@ -172,7 +71,7 @@ Each output message is one mParticle batch for one user and one event, ready for
 |---|---|
 | `+"`mparticle_feed`"+` | the feed input the batch belongs to: `+"`ios`"+`, `+"`android`"+`, `+"`web`"+` or `+"`unbound`"+` |
 | `+"`mparticle_user`"+` | the user key as sent (for grouping one user's batches) |
-| `+"`mparticle_historical`"+` | `+"`true`"+` when the event is older than 30 days |
+| `+"`mparticle_historical`"+` | `+"`true`"+` when the event is older than 30 days (for your own routing: the `+"`mparticle`"+` output picks the historical endpoint from the timestamps it sends) |
 | `+"`mparticle_event_id`"+` | the event's `+"`source_message_id`"+` (its Currents id, or a UUID derived from it) |
 | `+"`mparticle_event_name`"+` | the mParticle event name (empty for uninstall, session and commerce events) |
 
@@ -284,72 +183,6 @@ func init() {
 	if err != nil {
 		panic(err)
 	}
-}
-
-// ctmOptionsFromParsed reads the mapping options of a parsed config.
-func ctmOptionsFromParsed(conf *service.ParsedConfig) (mparticle.Options, error) {
-	var o mparticle.Options
-	str := func(name string) (string, error) { return conf.FieldString(name) }
-	env, err := str(ctmFieldEnvironment)
-	if err != nil {
-		return o, err
-	}
-	identity, err := str(ctmFieldIdentity)
-	if err != nil {
-		return o, err
-	}
-	if o.MissingIdentity, err = str(ctmFieldMissingIdentity); err != nil {
-		return o, err
-	}
-	if o.AppPlatforms, err = conf.FieldStringMap(ctmFieldAppPlatforms); err != nil {
-		return o, err
-	}
-	feeds, err := conf.FieldStringMap(ctmFieldPlatformFeeds)
-	if err != nil {
-		return o, err
-	}
-	if o.AppIDFeedTypes, err = conf.FieldStringList(ctmFieldAppIDFeedTypes); err != nil {
-		return o, err
-	}
-	deviceIDs, err := str(ctmFieldDeviceIDMapping)
-	if err != nil {
-		return o, err
-	}
-	if o.EventTypes, err = conf.FieldStringList(ctmFieldEventTypes); err != nil {
-		return o, err
-	}
-	if o.ExcludeEventTypes, err = conf.FieldStringList(ctmFieldExcludeEventTypes); err != nil {
-		return o, err
-	}
-	unknown, err := str(ctmFieldUnknownEventTypes)
-	if err != nil {
-		return o, err
-	}
-	unmappable, err := str(ctmFieldUnmappable)
-	if err != nil {
-		return o, err
-	}
-	if o.Attributes.Remove, err = conf.FieldStringList(ctmFieldAttributes, ctmFieldAttributesRemove); err != nil {
-		return o, err
-	}
-	if o.Attributes.Hash, err = conf.FieldStringList(ctmFieldAttributes, ctmFieldAttributesHash); err != nil {
-		return o, err
-	}
-	o.Environment = mparticle.Environment(env)
-	o.IdentityKey = mparticle.IdentityType(identity)
-	o.PlatformFeeds = ctmPlatformFeeds(feeds)
-	o.DeviceIDMapping = mparticle.DeviceIDMapping(deviceIDs)
-	o.UnknownTypes = mparticle.UnknownTypes(unknown)
-	o.Unmappable = mparticle.Unmappable(unmappable)
-	return o, nil
-}
-
-func ctmPlatformFeeds(m map[string]string) map[string]mparticle.Feed {
-	out := make(map[string]mparticle.Feed, len(m))
-	for k, v := range m {
-		out[k] = mparticle.Feed(v)
-	}
-	return out
 }
 
 // ctmProc is the currents_to_mparticle processor: a thin adapter from
@@ -592,13 +425,13 @@ func (b *ctmMetaBoxes) name(n string) any {
 func ctmFeedMeta(f mparticle.Feed) any {
 	switch f {
 	case mparticle.FeedIOS:
-		return "ios"
+		return string(mparticle.FeedIOS)
 	case mparticle.FeedAndroid:
-		return "android"
+		return string(mparticle.FeedAndroid)
 	case mparticle.FeedWeb:
-		return "web"
+		return string(mparticle.FeedWeb)
 	case mparticle.FeedUnbound:
-		return "unbound"
+		return string(mparticle.FeedUnbound)
 	}
 	return string(f)
 }

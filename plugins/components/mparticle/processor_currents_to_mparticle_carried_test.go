@@ -205,7 +205,7 @@ func TestProcessorCarriedEventChangedField(t *testing.T) {
 			t.Fatalf("%s: %d carried, %d parsed; want all %d parsed", proc, carried, parsed, ctmWideEvents)
 		}
 		for _, ev := range events {
-			old, _ := ev.String("external_user_id")
+			old, _ := ev.StringField("external_user_id")
 			want := strings.ReplaceAll(ctmLibraryBatch(t, ev), `"`+old+`"`, `"changed-`+old+`"`)
 			got := out[ev.ID()]
 			if got[1] != "changed-"+old {

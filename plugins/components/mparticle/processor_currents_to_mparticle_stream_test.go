@@ -22,7 +22,7 @@ import (
 
 	// The braze_currents scanner.
 	_ "github.com/currents-mparticle/currents-mparticle/plugins/components/currents"
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/schemas"
 )
 
 // ctmTestMetrics is a metrics exporter keeping counter totals, so that a
@@ -188,7 +188,7 @@ func ctmWriteExport(t *testing.T, dir string, events []ctmTestExportEvent) {
 	byType := map[string][]map[string]any{}
 	var order []string
 	for _, e := range events {
-		et, ok := catalog.Lookup(e.eventType)
+		et, ok := schemas.Lookup(e.eventType)
 		if !ok {
 			t.Fatalf("type %s is not in the catalog", e.eventType)
 		}
@@ -197,15 +197,15 @@ func ctmWriteExport(t *testing.T, dir string, events []ctmTestExportEvent) {
 			switch {
 			case f.Optional:
 				rec[f.Name] = nil
-			case f.Type == catalog.String:
+			case f.Type == schemas.String:
 				rec[f.Name] = "x"
-			case f.Type == catalog.Int:
+			case f.Type == schemas.Int:
 				rec[f.Name] = 0
-			case f.Type == catalog.Long:
+			case f.Type == schemas.Long:
 				rec[f.Name] = int64(0)
-			case f.Type == catalog.Boolean:
+			case f.Type == schemas.Boolean:
 				rec[f.Name] = false
-			case f.Type == catalog.Float:
+			case f.Type == schemas.Float:
 				rec[f.Name] = float32(0)
 			default:
 				rec[f.Name] = []any{}
@@ -223,7 +223,7 @@ func ctmWriteExport(t *testing.T, dir string, events []ctmTestExportEvent) {
 		byType[e.eventType] = append(byType[e.eventType], rec)
 	}
 	for i, typ := range order {
-		et, _ := catalog.Lookup(typ)
+		et, _ := schemas.Lookup(typ)
 		var buf bytes.Buffer
 		enc, err := ocf.NewEncoder(et.WriterSchema("S3"), &buf)
 		if err != nil {

@@ -80,7 +80,7 @@ func sameList(t *testing.T, what string, got, want []string) {
 	}
 }
 
-func hourOfKey(key string) time.Time { return hourFromKey(key) }
+func hourOfKey(key string) time.Time { return currents.HourFromKey(key) }
 
 func TestWalkFindsEveryObjectOldestHourFirst(t *testing.T) {
 	for _, layout := range []gen.Layout{gen.LayoutSchemaID, gen.LayoutVersion, gen.Layout2017} {

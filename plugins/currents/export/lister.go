@@ -273,7 +273,7 @@ func (w *walk) object(lo *blob.ListObject, eventType string, hour time.Time) (Ob
 		return Object{}, false
 	}
 	if hour.IsZero() {
-		hour = hourFromKey(name)
+		hour = currents.HourFromKey(name)
 	}
 	if w.r.Bounded() && (hour.IsZero() || !w.r.ContainsHour(hour)) {
 		return Object{}, false
@@ -282,18 +282,6 @@ func (w *walk) object(lo *blob.ListObject, eventType string, hour time.Time) (Ob
 		return Object{}, false
 	}
 	return Object{Key: lo.Key, Name: name, Size: lo.Size, ModTime: lo.ModTime, EventType: eventType, Hour: hour}, true
-}
-
-// hourFromKey reads the `date=` segment of a key; zero when there is none.
-func hourFromKey(key string) time.Time {
-	for _, seg := range strings.Split(key, "/") {
-		if ds, ok := strings.CutPrefix(seg, "date="); ok {
-			if h, err := time.Parse(currents.DateHourLayout, ds); err == nil {
-				return h
-			}
-		}
-	}
-	return time.Time{}
 }
 
 func lastSegment(dirKey string) string {

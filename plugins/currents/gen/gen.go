@@ -73,7 +73,7 @@ import (
 
 	"github.com/hamba/avro/v2/ocf"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/schemas"
 )
 
 // Layout selects one of the key layouts Braze has used.
@@ -92,7 +92,7 @@ type Config struct {
 	Cluster       string    // default "prod-03"
 	Connection    string    // S3 (default), GCS or AzureBlob
 	IntegrationID string    // default a fixed 24-hex id
-	EventTypes    []string  // default every catalog type
+	EventTypes    []string  // default every type of package schemas
 	Events        int       // total events, default 1000
 	Users         int       // distinct users, default Events/10 (at least 1)
 	Start         time.Time // first date= hour (UTC), default 2026-11-01T00
@@ -102,7 +102,7 @@ type Config struct {
 	FileEvents    int       // max events per file, default 15000 (Braze's)
 	Layout        Layout    // default LayoutSchemaID
 	// OlderSchema lists types written with their older writer schema
-	// (catalog.EventType.Older); "*" means every type that has one.
+	// (schemas.EventType.Older); "*" means every type that has one.
 	OlderSchema []string
 	// NoExternalIDShare is the share of users without external_user_id
 	// (anonymous users), default 0.1; negative means none.
@@ -195,7 +195,7 @@ func (c *Config) defaults() error {
 		c.IntegrationID = "5e1e4d2c9b8a7f6e5d4c3b2a"
 	}
 	if len(c.EventTypes) == 0 {
-		c.EventTypes = catalog.Names()
+		c.EventTypes = schemas.Names()
 	}
 	if c.Events <= 0 {
 		c.Events = 1000
@@ -236,8 +236,8 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("gen: profile %q: want %s or %s", c.Profile, ProfileDefault, ProfileRealistic)
 	}
 	for _, t := range c.EventTypes {
-		if _, ok := catalog.Lookup(t); !ok {
-			return fmt.Errorf("gen: unknown event type %q (see catalog.Names)", t)
+		if _, ok := schemas.Lookup(t); !ok {
+			return fmt.Errorf("gen: unknown event type %q (see schemas.Names)", t)
 		}
 	}
 	return nil
@@ -357,8 +357,8 @@ func (g *generator) writeObject(c cell, n int, damage string, sink Sink) (Object
 }
 
 // encodeObject writes one object of n events of cell c, each made by record.
-func (g *generator) encodeObject(c cell, n int, damage string, sink Sink, record func(catalog.EventType, time.Time) map[string]any) (Object, error) {
-	t, _ := catalog.Lookup(c.eventType)
+func (g *generator) encodeObject(c cell, n int, damage string, sink Sink, record func(schemas.EventType, time.Time) map[string]any) (Object, error) {
+	t, _ := schemas.Lookup(c.eventType)
 	obj := Object{EventType: c.eventType, Events: n, Corrupt: damage}
 	if g.older(c.eventType) {
 		if o, ok := t.Older(); ok {

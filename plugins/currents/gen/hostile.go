@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/schemas"
 )
 
 // The hostile shapes Hostile writes: small files whose blocks claim or
@@ -105,12 +105,12 @@ func HostileBody(shape string) (eventType string, body []byte, err error) {
 		data = hostileLong(data, 0)
 		h = hostileBody{send, hostileContainer(schema, "null", hostileBlock(1, data))}
 	case HostileDeflateZeros:
-		t, _ := catalog.Lookup("users.messages.email.Click")
+		t, _ := schemas.Lookup("users.messages.email.Click")
 		// Zero bytes decode as the least every field can be: "" for a
 		// string, 0, false, the null branch of a union, an empty array.
 		minBytes := 0
 		for _, f := range t.Fields {
-			if f.Type == catalog.Float && !f.Optional {
+			if f.Type == schemas.Float && !f.Optional {
 				minBytes += 4
 			} else {
 				minBytes++

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/schemas"
 )
 
 // Profiles: how Generate draws events (Config.Profile).
@@ -529,7 +529,7 @@ func (g *generator) generateRealistic(sink Sink) (Manifest, error) {
 // dup marks an object of duplicates: every event in it was written before.
 func (g *generator) writePlanned(c cell, es []planned, dup bool, sink Sink) (Object, error) {
 	i := 0
-	obj, err := g.encodeObject(c, len(es), "", sink, func(t catalog.EventType, _ time.Time) map[string]any {
+	obj, err := g.encodeObject(c, len(es), "", sink, func(t schemas.EventType, _ time.Time) map[string]any {
 		e := &es[i]
 		i++
 		rng := rand.New(rand.NewPCG(e.seed, e.seed^0x6a09e667f3bcc909))

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/schemas"
 )
 
 func realistic(t *testing.T, cfg gen.Config) (gen.Manifest, map[string][]byte) {
@@ -93,7 +93,7 @@ func TestRealisticProfile(t *testing.T) {
 			last = max(last, tm)
 		}
 	}
-	for _, name := range catalog.Names() {
+	for _, name := range schemas.Names() {
 		if types[name] == 0 {
 			t.Errorf("no event of %s", name)
 		}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/catalog"
+	"github.com/currents-mparticle/currents-mparticle/plugins/currents/schemas"
 )
 
 // user is one Braze user; the same user's events carry the same ids.
@@ -115,7 +115,7 @@ func phrase(rng *rand.Rand, n int) string {
 // record makes one event of type t queued in the hour starting at hourStart.
 // Values follow each field's meaning where the name tells it; optional
 // fields are null about a quarter of the time.
-func (g *generator) record(t catalog.EventType, hourStart time.Time) map[string]any {
+func (g *generator) record(t schemas.EventType, hourStart time.Time) map[string]any {
 	rng := g.rng
 	u := g.users.pick()
 	// Queued within the hour; the event itself may be older (SDK queues):
@@ -133,7 +133,7 @@ func (g *generator) record(t catalog.EventType, hourStart time.Time) map[string]
 // drawing the other values from rng. With a story (the realistic profile),
 // the story's fields are taken as they are and the user's identity fields
 // are never null, so that every event of one user and one chain agrees.
-func (g *generator) fill(t catalog.EventType, rng *rand.Rand, u *user, eventTime int64, st *story) map[string]any {
+func (g *generator) fill(t schemas.EventType, rng *rand.Rand, u *user, eventTime int64, st *story) map[string]any {
 	rec := make(map[string]any, len(t.Fields))
 	for _, f := range t.Fields {
 		if st != nil {
@@ -220,15 +220,15 @@ func (g *generator) fill(t catalog.EventType, rng *rand.Rand, u *user, eventTime
 	return rec
 }
 
-func (g *generator) byType(f catalog.Field, rng *rand.Rand) any {
+func (g *generator) byType(f schemas.Field, rng *rand.Rand) any {
 	switch f.Type {
-	case catalog.Boolean:
+	case schemas.Boolean:
 		return rng.IntN(2) == 0
-	case catalog.Int, catalog.Long:
+	case schemas.Int, schemas.Long:
 		return int64(rng.IntN(10_000))
-	case catalog.Float:
+	case schemas.Float:
 		return math.Round(rng.Float64()*10000) / 100
-	case catalog.StringArray, catalog.NullableStringArray:
+	case schemas.StringArray, schemas.NullableStringArray:
 		n := rng.IntN(3)
 		out := make([]any, n)
 		for i := range out {
@@ -248,20 +248,20 @@ func (g *generator) byType(f catalog.Field, rng *rand.Rand) any {
 }
 
 // convert gives hamba/avro's generic encoder the Go type each Avro type wants.
-func convert(t catalog.FieldType, v any) any {
+func convert(t schemas.FieldType, v any) any {
 	if v == nil {
 		return nil
 	}
 	switch t {
-	case catalog.Int:
+	case schemas.Int:
 		return int(toInt(v))
-	case catalog.Long:
+	case schemas.Long:
 		return toInt(v)
-	case catalog.Float:
+	case schemas.Float:
 		if f, ok := v.(float64); ok {
 			return float32(f)
 		}
-	case catalog.StringArray:
+	case schemas.StringArray:
 		if a, ok := v.([]any); ok {
 			out := make([]string, len(a))
 			for i, x := range a {

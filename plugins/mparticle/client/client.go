@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/eventsapi"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/jsonstring"
 )
 
@@ -74,7 +76,6 @@ const (
 	DefaultInitialInterval   = 500 * time.Millisecond
 	DefaultMaxInterval       = 30 * time.Second
 	DefaultAuthFailureWindow = 48 * time.Hour
-	DefaultHistoricalAge     = 30 * 24 * time.Hour
 	DefaultPaceThreshold     = 80.0
 	DefaultPaceMaxDelay      = time.Second
 	// MaxRetryAfter caps the wait a 429's Retry-After header asks for:
@@ -83,12 +84,11 @@ const (
 	MaxRetryAfter = 5 * time.Minute
 )
 
-// historicalMinAge is the age under which /bulkevents/historical refuses an
-// event.
-const historicalMinAge = 72 * time.Hour
-
-// Config configures a Client. Zero durations take the defaults above;
-// DefaultConfig shows them all.
+// Config configures a Client. Start from DefaultConfig, which sets every
+// default: New refuses a zero duration or PaceThreshold rather than guess
+// that zero meant the default, so that a config that says 0 is an error
+// wherever it comes from (the mparticle output passes its fields as they
+// are). Zero Limits take mParticle's.
 type Config struct {
 	// URL is the Events API base, up to and including /v2.
 	URL string
@@ -101,13 +101,16 @@ type Config struct {
 	// Historical sends items whose events are all older than HistoricalAge
 	// to /bulkevents/historical instead of /bulkevents.
 	Historical bool
-	// HistoricalAge defaults to 30 days and may not be under 72 hours,
-	// which the historical endpoint refuses.
+	// HistoricalAge is eventsapi.HistoricalAge by default and may not be
+	// under eventsapi.HistoricalMinAge, which the historical endpoint
+	// refuses. The client reads the age from the timestamps it sends rather
+	// than trust the caller's decision, so that batches of any origin, and
+	// packed batches of several, are routed alike.
 	HistoricalAge time.Duration
 	// Timeout bounds one HTTP attempt.
 	Timeout time.Duration
 	// InitialInterval and MaxInterval shape the exponential backoff (with
-	// jitter) between retries.
+	// jitter) between retries; MaxInterval may not be under InitialInterval.
 	InitialInterval time.Duration
 	MaxInterval     time.Duration
 	// MaxElapsedTime bounds how long one request retries 429, 5xx and
@@ -156,7 +159,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Historical:        true,
-		HistoricalAge:     DefaultHistoricalAge,
+		HistoricalAge:     eventsapi.HistoricalAge,
 		Timeout:           DefaultTimeout,
 		InitialInterval:   DefaultInitialInterval,
 		MaxInterval:       DefaultMaxInterval,
@@ -223,69 +226,89 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// ConfigError is a Config field New refuses. Field is the Go name of the
+// field ("URL", "MaxInterval", "Limits.MaxBatchBytes"); for Credentials, Feed
+// names the feed at fault ("" when the map itself is). Callers with config
+// files of their own (the mparticle output) name their field from it.
+type ConfigError struct {
+	Field   string
+	Feed    string
+	Problem string
+}
+
+func (e *ConfigError) Error() string {
+	name := e.Field
+	if e.Feed != "" {
+		name += "[" + strconv.Quote(e.Feed) + "]"
+	}
+	return "mparticle client: " + name + ": " + e.Problem
+}
+
+func configError(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}
+
+// fillDefaults checks cfg and fills what may be left zero (Limits, the hooks,
+// the clock). Problems never quote a credential.
 func fillDefaults(cfg *Config) error {
 	if cfg.URL == "" {
-		return errors.New("mparticle client: URL is required")
+		return configError("URL", "is required")
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return fmt.Errorf("mparticle client: URL: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("mparticle client: URL %q: want http(s)://host/v2", u.Redacted())
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold credentials
+		}
+		return configError("URL", "%v", err)
 	}
 	if u.User != nil {
-		return errors.New("mparticle client: URL must not carry credentials; use Credentials")
+		return configError("URL", "must not carry credentials")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return configError("URL", "%q: want http(s)://host/v2", u.Redacted())
 	}
 	if len(cfg.Credentials) == 0 {
-		return errors.New("mparticle client: no feed credentials configured")
+		return configError("Credentials", "no feed has credentials")
 	}
 	for name, cred := range cfg.Credentials {
 		if name == "" {
-			return errors.New("mparticle client: a feed name is empty")
+			return configError("Credentials", "a feed name is empty")
 		}
 		if cred.Key == "" || cred.Secret == "" {
-			return fmt.Errorf("mparticle client: feed %q: key and secret are both required", name)
+			return &ConfigError{Field: "Credentials", Feed: name, Problem: "set both key and secret"}
 		}
 	}
 	switch cfg.Environment {
 	case "", "production", "development":
 	default:
-		return fmt.Errorf("mparticle client: environment %q: want production or development", cfg.Environment)
+		return configError("Environment", "%q: want production or development", cfg.Environment)
 	}
 	for _, d := range []struct {
 		name string
-		v    *time.Duration
-		def  time.Duration
+		v    time.Duration
 	}{
-		{"HistoricalAge", &cfg.HistoricalAge, DefaultHistoricalAge},
-		{"Timeout", &cfg.Timeout, DefaultTimeout},
-		{"InitialInterval", &cfg.InitialInterval, DefaultInitialInterval},
-		{"MaxInterval", &cfg.MaxInterval, DefaultMaxInterval},
-		{"AuthFailureWindow", &cfg.AuthFailureWindow, DefaultAuthFailureWindow},
-		{"PaceMaxDelay", &cfg.PaceMaxDelay, DefaultPaceMaxDelay},
+		{"Timeout", cfg.Timeout},
+		{"InitialInterval", cfg.InitialInterval},
+		{"MaxInterval", cfg.MaxInterval},
+		{"AuthFailureWindow", cfg.AuthFailureWindow},
+		{"PaceMaxDelay", cfg.PaceMaxDelay},
 	} {
-		if *d.v < 0 {
-			return fmt.Errorf("mparticle client: %s must not be negative", d.name)
+		if d.v <= 0 {
+			return configError(d.name, "must be positive, got %v", d.v)
 		}
-		if *d.v == 0 {
-			*d.v = d.def
-		}
-	}
-	if cfg.Historical && cfg.HistoricalAge < historicalMinAge {
-		return fmt.Errorf("mparticle client: HistoricalAge %v: the historical endpoint refuses events younger than %v", cfg.HistoricalAge, historicalMinAge)
 	}
 	if cfg.MaxElapsedTime < 0 {
-		return errors.New("mparticle client: MaxElapsedTime must not be negative")
+		return configError("MaxElapsedTime", "must not be negative (0 retries until shutdown), got %v", cfg.MaxElapsedTime)
 	}
 	if cfg.MaxInterval < cfg.InitialInterval {
-		cfg.MaxInterval = cfg.InitialInterval
+		return configError("MaxInterval", "%v is shorter than the initial interval (%v)", cfg.MaxInterval, cfg.InitialInterval)
 	}
-	if cfg.PaceThreshold == 0 {
-		cfg.PaceThreshold = DefaultPaceThreshold
+	if cfg.HistoricalAge < 0 || (cfg.Historical && cfg.HistoricalAge < eventsapi.HistoricalMinAge) {
+		return configError("HistoricalAge", "%v: the historical endpoint refuses events younger than %v", cfg.HistoricalAge, eventsapi.HistoricalMinAge)
 	}
-	if cfg.PaceThreshold >= 100 {
-		return errors.New("mparticle client: PaceThreshold must be below 100")
+	if cfg.PaceThreshold == 0 || cfg.PaceThreshold >= 100 {
+		return configError("PaceThreshold", "must be between 0 and 100 (exclusive), or negative to turn pacing off; got %v", cfg.PaceThreshold)
 	}
 	l := &cfg.Limits
 	for _, f := range []struct {
@@ -299,14 +322,14 @@ func fillDefaults(cfg *Config) error {
 		{"MaxRequestBytes", &l.MaxRequestBytes, DefaultMaxRequestBytes},
 	} {
 		if *f.v < 0 {
-			return fmt.Errorf("mparticle client: Limits.%s must not be negative", f.name)
+			return configError("Limits."+f.name, "must not be negative")
 		}
 		if *f.v == 0 {
 			*f.v = f.def
 		}
 	}
 	if l.MaxRequestBytes < l.MaxBatchBytes+2 {
-		return errors.New("mparticle client: Limits.MaxRequestBytes must hold at least one full batch")
+		return configError("Limits.MaxRequestBytes", "must hold at least one full batch")
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NopMetrics{}

@@ -658,6 +658,12 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"empty feed name", func(c *Config) { c.Credentials = map[string]Credentials{"": {Key: "k", Secret: "s"}} }},
 		{"bad environment", func(c *Config) { c.Environment = "staging" }},
 		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }},
+		// Zero is refused, not taken as the default: the output passes its
+		// fields as they are, and 0s there is a mistake to report.
+		{"zero timeout", func(c *Config) { c.Timeout = 0 }},
+		{"pace threshold 0", func(c *Config) { c.PaceThreshold = 0 }},
+		// An error, not a silent raise to InitialInterval.
+		{"max interval under initial", func(c *Config) { c.MaxInterval = c.InitialInterval / 2 }},
 		{"negative max elapsed", func(c *Config) { c.MaxElapsedTime = -time.Second }},
 		{"pace threshold 100", func(c *Config) { c.PaceThreshold = 100 }},
 		{"historical age under 72h", func(c *Config) { c.HistoricalAge = 24 * time.Hour }},
@@ -673,6 +679,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: accepted", tt.name)
 			continue
+		}
+		if ce := (*ConfigError)(nil); !errors.As(err, &ce) || ce.Field == "" {
+			t.Errorf("%s: %v is not a *ConfigError naming a field", tt.name, err)
 		}
 		if strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), ":s@") {
 			t.Errorf("%s: error leaks a secret: %v", tt.name, err)

@@ -8,19 +8,18 @@ import (
 	"time"
 )
 
-// DefaultSendersPerFeed is how many requests of one feed a Queue keeps under
-// way at once when QueueConfig does not say.
+// DefaultSendersPerFeed is the default of QueueConfig.SendersPerFeed.
 const DefaultSendersPerFeed = 4
 
 // QueueConfig tunes a Queue.
 type QueueConfig struct {
 	// SendersPerFeed is how many requests of one feed may be under way at
-	// once (DefaultSendersPerFeed when zero).
+	// once, at least 1 (see DefaultSendersPerFeed).
 	SendersPerFeed int
 	// GroupWindow is how long a sender lets a feed's items gather before it
 	// takes them, unless a full take is already pending: a user's events
 	// that arrive within the window (from different Currents files) share
-	// one batch. Zero takes what is pending at once.
+	// one batch. Zero takes what is pending at once; negative is an error.
 	GroupWindow time.Duration
 	// MaxCallers is how many Send calls can be under way at once (the
 	// output's max_in_flight): when that many wait, no item can arrive
@@ -60,11 +59,15 @@ type Queue struct {
 	active  atomic.Int64 // Send calls under way
 }
 
-// NewQueue starts the senders of every feed c has credentials for. Close
-// stops them.
-func NewQueue(c *Client, cfg QueueConfig) *Queue {
-	if cfg.SendersPerFeed <= 0 {
-		cfg.SendersPerFeed = DefaultSendersPerFeed
+// NewQueue checks cfg and starts the senders of every feed c has
+// credentials for. Close stops them. Errors are *ConfigError, Field naming
+// the QueueConfig field.
+func NewQueue(c *Client, cfg QueueConfig) (*Queue, error) {
+	if cfg.SendersPerFeed < 1 {
+		return nil, configError("SendersPerFeed", "must be at least 1, got %d", cfg.SendersPerFeed)
+	}
+	if cfg.GroupWindow < 0 {
+		return nil, configError("GroupWindow", "must not be negative, got %v", cfg.GroupWindow)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &Queue{
@@ -92,7 +95,7 @@ func NewQueue(c *Client, cfg QueueConfig) *Queue {
 			go q.sendLoop(fq)
 		}
 	}
-	return q
+	return q, nil
 }
 
 // errPending marks an item whose outcome is not known yet.

@@ -21,7 +21,19 @@ func authOf(feed string) string {
 
 func newTestQueue(t *testing.T, c *Client) *Queue {
 	t.Helper()
-	q := NewQueue(c, QueueConfig{})
+	return mustQueue(t, c, QueueConfig{})
+}
+
+// mustQueue starts a queue, DefaultSendersPerFeed senders unless cfg says.
+func mustQueue(t testing.TB, c *Client, cfg QueueConfig) *Queue {
+	t.Helper()
+	if cfg.SendersPerFeed == 0 {
+		cfg.SendersPerFeed = DefaultSendersPerFeed
+	}
+	q, err := NewQueue(c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(q.Close)
 	return q
 }
@@ -137,7 +149,7 @@ func TestQueuePausedFeedRecovers(t *testing.T) {
 		}
 		accept(w)
 	})
-	c, _, _ := newTestClient(t, s.url(), func(cfg *Config) { cfg.InitialInterval = 20 * time.Millisecond })
+	c, _, _ := newTestClient(t, s.url(), func(cfg *Config) { cfg.InitialInterval, cfg.MaxInterval = 20*time.Millisecond, 20*time.Millisecond })
 	q := newTestQueue(t, c)
 	items, _ := oneEventItems("web", 1, 1, recentMS)
 	if r := Reason(q.Send(context.Background(), items)[0]); r != ReasonFeedPaused {
@@ -185,7 +197,7 @@ func TestQueueUnknownFeedAndCloseFailVisibly(t *testing.T) {
 	c, _, _ := newTestClient(t, s.url(), func(cfg *Config) {
 		cfg.Credentials = map[string]Credentials{"ios": testCreds["ios"]}
 	})
-	q := NewQueue(c, QueueConfig{SendersPerFeed: 1})
+	q := mustQueue(t, c, QueueConfig{SendersPerFeed: 1})
 	items, _ := oneEventItems("roku", 1, 1, recentMS)
 	if r := Reason(q.Send(context.Background(), items)[0]); r != ReasonFeedNotConfigured {
 		t.Errorf("unknown feed: reason %q", r)
@@ -201,8 +213,7 @@ func BenchmarkQueueSendDiscard(b *testing.B) {
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { accept(w) }))
 	defer s.Close()
 	c, _, _ := newTestClient(b, s.URL+"/v2", nil)
-	q := NewQueue(c, QueueConfig{})
-	defer q.Close()
+	q := mustQueue(b, c, QueueConfig{})
 	items := make([]Item, 500)
 	for i := range items {
 		items[i] = Item{Feed: []string{"ios", "android", "web", "unbound"}[i%4], Batch: testBatch(fmt.Sprintf("u%d", i%97), recentMS, eventID(i))}
@@ -226,7 +237,7 @@ func TestQueueGroupWindowPacksAUsersEventsFromDifferentCallers(t *testing.T) {
 	}{{0, 2}, {1500 * time.Millisecond, 1}} {
 		s := newScripted(t, func(_ int, _ seenRequest, w http.ResponseWriter) { accept(w) })
 		c, m, _ := newTestClient(t, s.url(), nil)
-		q := NewQueue(c, QueueConfig{GroupWindow: tt.window})
+		q := mustQueue(t, c, QueueConfig{GroupWindow: tt.window})
 		var wg sync.WaitGroup
 		for k := range 2 {
 			wg.Add(1)
@@ -251,8 +262,7 @@ func TestQueueGroupWindowDoesNotWaitWhenEveryCallerWaits(t *testing.T) {
 	// make every write wait the whole window).
 	s := newScripted(t, func(_ int, _ seenRequest, w http.ResponseWriter) { accept(w) })
 	c, _, _ := newTestClient(t, s.url(), nil)
-	q := NewQueue(c, QueueConfig{GroupWindow: 5 * time.Second, MaxCallers: 2})
-	defer q.Close()
+	q := mustQueue(t, c, QueueConfig{GroupWindow: 5 * time.Second, MaxCallers: 2})
 	start := time.Now()
 	var wg sync.WaitGroup
 	for k := range 2 {
@@ -266,5 +276,19 @@ func TestQueueGroupWindowDoesNotWaitWhenEveryCallerWaits(t *testing.T) {
 	wg.Wait()
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("two callers of two waited %v for a 5s window", d)
+	}
+}
+
+func TestNewQueueRejectsBadConfig(t *testing.T) {
+	c, _, _ := newTestClient(t, "http://127.0.0.1:1/v2", nil)
+	for _, cfg := range []QueueConfig{{}, {SendersPerFeed: -1}, {SendersPerFeed: 1, GroupWindow: -time.Second}} {
+		q, err := NewQueue(c, cfg)
+		var ce *ConfigError
+		if !errors.As(err, &ce) {
+			if q != nil {
+				q.Close()
+			}
+			t.Errorf("%+v: got %v, want a *ConfigError", cfg, err)
+		}
 	}
 }

@@ -18,22 +18,24 @@ import (
 	"sync"
 	"time"
 
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/eventsapi"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/validate"
 )
 
-// Feed names used by this project (any names work; these are the conventional ones).
+// Feed names used by this project (any names work; these are the conventional
+// ones, defined in package eventsapi).
 const (
-	FeedIOS     = "ios"
-	FeedAndroid = "android"
-	FeedWeb     = "web"
-	FeedUnbound = "unbound"
+	FeedIOS     = eventsapi.FeedIOS
+	FeedAndroid = eventsapi.FeedAndroid
+	FeedWeb     = eventsapi.FeedWeb
+	FeedUnbound = eventsapi.FeedUnbound
 )
 
 // DefaultBatchesPerSecond is mParticle's default throughput limit.
 const DefaultBatchesPerSecond = 270
 
 // HistoricalMinAge is how old every event sent to /v2/bulkevents/historical must be.
-const HistoricalMinAge = 72 * time.Hour
+const HistoricalMinAge = eventsapi.HistoricalMinAge
 
 // Endpoint names, as recorded in Record.Endpoint.
 const (

@@ -1,7 +1,7 @@
-// Package catalog is the project's own list of Braze Currents event types and
+// Package schemas is the project's own list of Braze Currents event types and
 // their fields, used to generate realistic export files. Decoding never
 // depends on it: every file is decoded with the writer schema in its header.
-package catalog
+package schemas
 
 import (
 	"encoding/json"
@@ -62,7 +62,7 @@ var all = func() []EventType {
 			}
 			ft, ok := typeCodes[code]
 			if !ok {
-				panic(fmt.Sprintf("catalog: %s.%s: unknown type code %q", b.name, name, code))
+				panic(fmt.Sprintf("schemas: %s.%s: unknown type code %q", b.name, name, code))
 			}
 			f.Type = ft
 			t.Fields = append(t.Fields, f)

@@ -8,7 +8,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
+	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/eventsapi"
 )
+
+// This file maps one event; mapper.go holds the Mapper and its results,
+// options.go its options, catalog.go the per-type table.
 
 // mapping carries one event through AppendBatch.
 type mapping struct {
@@ -169,7 +173,7 @@ func (mp *mapping) run(s *scratch) error {
 		return err
 	}
 	mp.res.Feed, mp.res.Identity, mp.res.User = feed, identity, user
-	mp.res.Historical = now-sec > int64(HistoricalAge/time.Second)
+	mp.res.Historical = now-sec > int64(eventsapi.HistoricalAge/time.Second)
 	return mp.build(s, sec, identity, user, plat)
 }
 

@@ -1,4 +1,4 @@
-package catalog
+package schemas
 
 // The 55 event types of Braze's Currents "v10" sample export, written from
 // their writer schemas' field lists. Each field is name:type, where the type
