@@ -11,7 +11,7 @@ type attrSink struct {
 }
 
 // addValue adds a Currents value: scalars as they are, maps and records
-// flattened with dotted names, arrays left out (mapping.md §5).
+// flattened with dotted names, arrays left out (the opening paragraph of docs/mapping.md).
 func (k *attrSink) addValue(name, source string, v currents.Value, dedup bool, depth int) {
 	switch v.Kind() {
 	case currents.KindString, currents.KindBytes:

@@ -5,7 +5,7 @@ import (
 )
 
 // This file is the one table that says how each Currents event type becomes
-// an mParticle event (mapping.md §2–§5). Everything per type lives in a row;
+// an mParticle event (docs/mapping.md, generated from this table). Everything per type lives in a row;
 // the Mapper reads the row and never switches on type names.
 
 // eventKind is the shape of mParticle event a Currents type becomes.
@@ -26,7 +26,7 @@ const (
 	kindSessionEnd
 )
 
-// feedRule is the default feed decision of Braze's table (mapping.md §2, §4).
+// feedRule is the default feed decision of Braze's table (the feed column of docs/mapping.md).
 // Whatever the rule, an event's own platform field wins when it has one, and
 // the app_id map applies to byAppID types and to those the AppIDFeedTypes
 // option names.
@@ -50,7 +50,7 @@ type role uint8
 const (
 	roleNone role = iota // an ordinary field: a custom attribute
 
-	// Fields that never become custom attributes (mapping.md §5): identities,
+	// Fields that never become custom attributes (the opening paragraph of docs/mapping.md): identities,
 	// time, device data written to device_info, contact data written as
 	// identities or user attributes.
 	roleID
@@ -159,13 +159,13 @@ func roleOf(name string) role {
 }
 
 // attrSourceRequestID is the custom attribute Braze's hosted connector
-// writes with the event id; kept for compatibility (mapping.md §5).
+// writes with the event id; kept for compatibility (the opening paragraph of docs/mapping.md).
 const attrSourceRequestID = "source_request_id"
 
 // rename is a field that travels under another attribute name.
 type rename struct{ from, to string }
 
-// cardID: Braze's connector sends content_card_id as card_id (mapping.md §5).
+// cardID: Braze's connector sends content_card_id as card_id (the opening paragraph of docs/mapping.md).
 var cardID = []rename{{"content_card_id", "card_id"}}
 
 // catalogEntry is one row of the catalog.
@@ -175,7 +175,7 @@ type catalogEntry struct {
 	name string
 	kind eventKind
 	feed feedRule
-	// email: email_address becomes the email identity (mapping.md §3).
+	// email: email_address becomes the email identity (the email identity column of docs/mapping.md).
 	email bool
 	// mobile lists the fields whose first non-null value becomes the
 	// $mobile user attribute, in order of preference.
@@ -192,9 +192,13 @@ var (
 	userPhone = []role{roleUserPhoneNumber}
 )
 
-// catalogRows lists the 50 types of Braze's hosted mParticle connector
-// (mapping.md §2, names verbatim) and the five richer mappings of §6.
-var catalogRows = []catalogEntry{
+// catalogRows lists the types of Braze's hosted mParticle connector
+// (docs/mapping.md, names verbatim), then the richer mappings the package
+// doc lists (doc.go), from hostedRows on.
+var catalogRows = append(hostedRows[:len(hostedRows):len(hostedRows)], richerRows...)
+
+// hostedRows are the types Braze's hosted connector maps.
+var hostedRows = []catalogEntry{
 	{eventType: "users.behaviors.Uninstall", kind: kindUninstall, feed: byAppID},
 	{eventType: "users.behaviors.subscription.GlobalStateChange", name: "Global Subscription State Changes", email: true},
 	{eventType: "users.behaviors.subscriptiongroup.StateChange", name: "Subscription Group State Changes", email: true},
@@ -245,9 +249,11 @@ var catalogRows = []catalogEntry{
 	{eventType: "users.messages.whatsapp.InboundReceive", name: "WhatsApp Inbound Received", mobile: userPhone},
 	{eventType: "users.messages.whatsapp.Read", name: "WhatsApp Reads", mobile: toPhone},
 	{eventType: "users.messages.whatsapp.Send", name: "WhatsApp Sends", mobile: toPhone},
+}
 
-	// Richer mappings beyond the hosted connector (mapping.md §6). These are
-	// SDK events: the platform field picks the feed.
+// richerRows are the mappings beyond the hosted connector (listed in doc.go).
+var richerRows = []catalogEntry{
+	// These are SDK events: the platform field picks the feed.
 	{eventType: "users.behaviors.CustomEvent", kind: kindNamedCustom, feed: byPlatform,
 		consumed: []role{roleName, roleProperties}},
 	{eventType: "users.behaviors.Purchase", kind: kindPurchase, feed: byPlatform,

@@ -14,8 +14,13 @@ type TypeMapping struct {
 	Renames   string // renamed attributes, "from→to", comma-separated
 }
 
+// HostedTypes is how many types Braze's hosted connector maps: the first
+// HostedTypes entries of Catalog.
+func HostedTypes() int { return len(hostedRows) }
+
 // Catalog lists the mapping of every type of the catalog, in catalog order:
-// the 50 types of Braze's hosted connector, then the richer mappings.
+// the HostedTypes types of Braze's hosted connector, then the richer
+// mappings.
 func Catalog() []TypeMapping {
 	out := make([]TypeMapping, 0, len(catalogRows))
 	for _, e := range catalogRows {

@@ -1,6 +1,6 @@
 // Package mparticle maps Braze Currents events to mParticle Events API
 // batches: the batch model, its hand-written JSON encoding, and the Mapper
-// that applies the mapping contract (mapping.md) to each event.
+// that applies the mapping contract (docs/mapping.md) to each event.
 //
 // One event becomes one batch with one event, for one user:
 //
@@ -64,7 +64,7 @@
 //     that are not valid UTF-8 are sent with U+FFFD in place of the bad
 //     bytes: the output is always valid JSON. An attribute whose name is
 //     empty (a property "" or a structured message key "") cannot be sent
-//     and is left out; array fields are left out (mapping.md §5), nested
+//     and is left out; array fields are left out (the opening paragraph of docs/mapping.md), nested
 //     maps or records of a future schema are flattened like properties.
 //
 // The Mapper allocates nothing for a typical event: values point into the

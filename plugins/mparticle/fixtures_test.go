@@ -264,7 +264,7 @@ func anyValue(x any) currents.Value {
 	panic(fmt.Sprintf("fixture value %T", x))
 }
 
-// hostedTypes is mapping.md §2, written out again here (not read from the
+// hostedTypes is docs/mapping.md's hosted-connector rows, written out again here (not read from the
 // catalog) so the tests check the catalog against the contract.
 var hostedTypes = map[string]string{
 	"users.behaviors.Uninstall":                      "",
@@ -319,7 +319,7 @@ var hostedTypes = map[string]string{
 	"users.messages.whatsapp.Send":                   "WhatsApp Sends",
 }
 
-// richTypes are the mappings of mapping.md §6 and the mParticle event type each becomes.
+// richTypes are the richer mappings of doc.go and the mParticle event type each becomes.
 var richTypes = map[string]EventType{
 	"users.behaviors.CustomEvent":      EventTypeCustom,
 	"users.behaviors.Purchase":         EventTypeCommerce,
@@ -328,7 +328,7 @@ var richTypes = map[string]EventType{
 	"users.behaviors.app.FirstSession": EventTypeCustom,
 }
 
-// excludedFields is mapping.md §5's list of fields never sent as custom attributes.
+// excludedFields is the list in docs/mapping.md's opening paragraph of fields never sent as custom attributes.
 var excludedFields = []string{
 	"id", "user_id", "external_user_id", "time", "timezone", "platform", "os_version",
 	"device_model", "ad_id", "ad_id_type", "ad_tracking_enabled", "email_address",

@@ -204,7 +204,7 @@ func checkBatch(t testing.TB, raw []byte) map[string]any {
 }
 
 // TestCatalogFacts checks, for every catalog type mapped with the defaults,
-// the facts mapping.md states, independently of the golden files.
+// the facts docs/mapping.md states, independently of the golden files.
 func TestCatalogFacts(t *testing.T) {
 	for _, typ := range schemas.Names() {
 		t.Run(typ, func(t *testing.T) {
@@ -346,7 +346,7 @@ func btoi(b bool) int {
 	return 0
 }
 
-// TestCatalogCoversContract checks the catalog against mapping.md §2 and §6
+// TestCatalogCoversContract checks the catalog against the hosted connector's table and the richer mappings of doc.go
 // and the reference field lists: every hosted type with its name, the rich
 // types, and a platform feed rule exactly where the type has a platform field.
 func TestCatalogCoversContract(t *testing.T) {

@@ -38,7 +38,7 @@ func (mp *mapping) role(r role) currents.Value {
 
 // scan reads the event's fields in one pass: role fields into their roles
 // and, when attrs is set, every other field straight into the custom
-// attributes (mapping.md §5), after a slot kept for source_request_id,
+// attributes (the opening paragraph of docs/mapping.md), after a slot kept for source_request_id,
 // which comes first but needs the id. Null, excluded, consumed and array
 // fields are left out; fields of a future writer schema come along by
 // themselves.
@@ -203,7 +203,7 @@ func (mp *mapping) time(now int64) (int64, error) {
 	}
 }
 
-// identity picks the user key (mapping.md §1): external_user_id as the
+// identity picks the user key (docs/mapping.md; options identity and missing_identity): external_user_id as the
 // configured identity, else the missing_identity policy. ok is false with a
 // nil error when the event is dropped.
 func (mp *mapping) identity() (IdentityType, string, bool, error) {
@@ -261,7 +261,7 @@ func invalidUTF8At(s string) int {
 	return len(s)
 }
 
-// feed decides the feed (mapping.md §4) and the platform it implies.
+// feed decides the feed (the feed column of docs/mapping.md; doc.go states the rule) and the platform it implies.
 func (mp *mapping) feed() (Feed, platform, error) {
 	s := mp.m.s
 	name, ok, err := mp.str(rolePlatform)
@@ -368,7 +368,7 @@ func (mp *mapping) build(s *scratch, sec int64, identity IdentityType, user stri
 	return nil
 }
 
-// eventData fills the kind-specific part of the event (mapping.md §2, §6).
+// eventData fills the kind-specific part of the event (docs/mapping.md; the richer kinds in doc.go).
 func (mp *mapping) eventData(e *Event, s *scratch) error {
 	d := &e.Data
 	switch mp.plan.entry.kind {
@@ -480,7 +480,7 @@ func (mp *mapping) session(e *Event) error {
 	return nil
 }
 
-// deviceInfo fills device_info (mapping.md §4).
+// deviceInfo fills device_info (the feed column of docs/mapping.md; doc.go states the rule).
 func (mp *mapping) deviceInfo(d *DeviceInfo, plat platform) error {
 	s := mp.m.s
 	*d = DeviceInfo{}

@@ -248,7 +248,7 @@ func (m *Mapper) unmapped(err error) (Result, error) {
 	return Result{Dropped: DropReason(me.Reason), Unmapped: me}, nil
 }
 
-// Feed returns the feed an event belongs to (mapping.md §4): its platform
+// Feed returns the feed an event belongs to (the feed column of docs/mapping.md; doc.go states the rule): its platform
 // field, else for uninstalls and the app_id_feed_types the app_id map, else
 // unbound. It does not look at identity or type filters.
 func (m *Mapper) Feed(ev currents.Event) (Feed, error) {

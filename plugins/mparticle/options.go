@@ -171,7 +171,7 @@ const (
 // platformNames are Braze's spellings, indexed by platform.
 var platformNames = [platformCount]string{"", "ios", "android", "web", "tvos", "kindle", "roku"}
 
-// devicePlatforms are mParticle's device_info.platform values (mapping.md §4).
+// devicePlatforms are mParticle's device_info.platform values (the feed column of docs/mapping.md; doc.go states the rule).
 var devicePlatforms = [platformCount]string{"", "iOS", "Android", "web", "tvOS", "Android", "roku"}
 
 // parsePlatform reads a Braze platform value, ignoring ASCII case.

@@ -14,7 +14,7 @@ import (
 //
 // Flattening, since mParticle custom attribute values are scalars:
 //   - a string, number or boolean member is one attribute;
-//   - a null member is left out (null values are omitted, mapping.md §5);
+//   - a null member is left out (null values are omitted, docs/mapping.md's opening paragraph);
 //   - an object member is flattened with dotted names ({"a":{"b":1}} gives
 //     "a.b": 1), down to maxPropertyDepth levels; deeper objects are kept as
 //     their JSON text;

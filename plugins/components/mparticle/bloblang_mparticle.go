@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/benthosdev/benthos/v4/public/bloblang"
 
@@ -80,7 +81,7 @@ func bloblMPEventNameSpec() *bloblang.PluginSpec {
 		Beta().
 		Category("String Manipulation").
 		Version("0.1.0").
-		Description("Returns the mParticle event name of a Braze Currents event type: Braze's name for the 50 types of its hosted connector, `First Sessions` for first sessions, a name derived from the type for types outside the catalog, and an empty string for the types sent without a fixed name (uninstalls, session starts and ends, purchases, and custom events, which are named by their own `name` field).").
+		Description("Returns the mParticle event name of a Braze Currents event type: Braze's name for the "+strconv.Itoa(mparticle.HostedTypes())+" types of its hosted connector, `First Sessions` for first sessions, a name derived from the type for types outside the catalog, and an empty string for the types sent without a fixed name (uninstalls, session starts and ends, purchases, and custom events, which are named by their own `name` field).").
 		Example("",
 			`root.name = this.type.currents_event_name()`,
 			[2]string{`{"type":"users.messages.email.Open"}`, `{"name":"Email Opens"}`},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/benthosdev/benthos/v4/public/bloblang"
@@ -189,7 +190,7 @@ var ctmOptions = func() []ctmOption {
 				string(mparticle.UnknownDrop):    "Drop the event (reason `unknown_type`).",
 				string(mparticle.UnknownFail):    "Error the event: the processor errors its message, the Bloblang method fails the mapping.",
 			},
-			description: "What happens to event types outside the catalog of 55 known types (Braze exports about 95, and adds more).",
+			description: "What happens to event types outside the catalog of " + strconv.Itoa(len(mparticle.Catalog())) + " known types (Braze exports about 95, and adds more).",
 			def:         string(mparticle.UnknownGeneric),
 			set: func(conf *service.ParsedConfig, o *mparticle.Options) error {
 				s, err := conf.FieldString(ctmFieldUnknownEventTypes)

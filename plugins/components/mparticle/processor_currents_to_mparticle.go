@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,7 +80,7 @@ The metadata of the input message is kept.
 
 ### The mapping
 
-By default the output is what Braze's hosted connector sends for its 50 event types:
+By default the output is what Braze's hosted connector sends for its `+strconv.Itoa(mparticle.HostedTypes())+` event types:
 a custom event named as in Braze's glossary ("Email Opens", "Push Notification Sends"...,
 uninstalls as an `+"`uninstall`"+` event), `+"`external_user_id`"+` as the `+"`customer_id`"+`
 identity, `+"`email_address`"+` as the `+"`email`"+` identity on email and subscription events,

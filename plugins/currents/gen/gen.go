@@ -79,7 +79,7 @@ import (
 // Layout selects one of the key layouts Braze has used.
 type Layout string
 
-// Key layouts (see currents-format.md).
+// Key layouts (the layouts Braze has used, as the lister reads them: plugins/currents/objectkey.go).
 const (
 	LayoutSchemaID Layout = "schema_id" // .../date=<hour>/<schema_id>/<zone>/<file>
 	LayoutVersion  Layout = "version"   // .../date=<hour>/version=<N>/<environment>/<file>

@@ -42,8 +42,8 @@ type EventType struct {
 	Fields []Field
 }
 
-// laterFields were added to existing types over time (currents-format.md,
-// "Schema evolution"); an older writer schema lacks them.
+// laterFields were added to existing types over time; an older writer schema
+// lacks them (plugins/currents/evolution_test.go decodes both).
 var laterFields = map[string]bool{
 	"app_group_id": true, "locale_key": true, "is_suspected_bot_click": true,
 	"suspected_bot_click_reason": true, "is_sms_fallback": true, "flow_id": true,
