@@ -72,11 +72,6 @@ var all = func() []EventType {
 	return out
 }()
 
-// All returns every built-in event type, sorted by name. The slice is a copy.
-func All() []EventType {
-	return append([]EventType(nil), all...)
-}
-
 // Names returns the names of every built-in event type, sorted.
 func Names() []string {
 	names := make([]string, len(all))
