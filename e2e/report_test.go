@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	cexport "github.com/currents-mparticle/currents-mparticle/internal/export"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
-	cexport "github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/emulator"
 )

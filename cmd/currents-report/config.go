@@ -15,8 +15,8 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 	"gopkg.in/yaml.v3"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/export"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
 )
 
 // inputName and the fields below are the braze_currents input's, defined in

@@ -15,7 +15,7 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
+	"github.com/currents-mparticle/currents-mparticle/internal/export"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
 )
 

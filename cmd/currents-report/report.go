@@ -11,8 +11,8 @@ import (
 
 	"gocloud.dev/blob"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/export"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
 )
 
 // report is a survey of one braze_currents input's export.

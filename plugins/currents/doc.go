@@ -15,10 +15,10 @@
 // queued the events and the integration; TypeFilter (typefilter.go) selects
 // event types by name or pattern.
 //
-// Sub-packages: export lists the objects of an export in order and decides
-// which to read (plugins/currents/export), schemas holds the reference event
+// Sub-packages: schemas holds the reference event
 // types and their fields (plugins/currents/schemas; not the mapping's catalog
 // of plugins/mparticle/catalog.go), gen writes synthetic exports for
 // tests and benchmarks (plugins/currents/gen). The Benthos components that
-// use this package are in plugins/components/currents.
+// use this package are in plugins/components/currents; which objects of an
+// export they read, and when, is internal/export.
 package currents

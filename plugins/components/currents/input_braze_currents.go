@@ -18,8 +18,8 @@ import (
 	_ "gocloud.dev/blob/memblob"
 	_ "gocloud.dev/blob/s3blob"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/export"
 	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
 )
 
 const (

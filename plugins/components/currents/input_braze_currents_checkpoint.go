@@ -9,8 +9,8 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/export"
 	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
 )
 
 // bciCheckpoint and bciCheckpointKey are the checkpoint record and its cache

@@ -10,8 +10,8 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 	"gocloud.dev/gcerrors"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/export"
 	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
-	"github.com/currents-mparticle/currents-mparticle/plugins/currents/export"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/client"
 )
 

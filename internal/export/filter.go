@@ -5,6 +5,11 @@
 // first; and it splits them among instances by a hash of their key, so
 // several readers share one export without talking to each other.
 //
+// It also holds the braze_currents input's scheduler (scheduler.go), its
+// checkpoint records (checkpoint.go) and the progress report's counts
+// (progress.go). It is the machinery of the input and of cmd/currents-report,
+// not an API: hence internal/.
+//
 // It is plain Go over gocloud.dev/blob; the braze_currents Benthos input
 // adapts it.
 package export
