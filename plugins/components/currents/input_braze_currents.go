@@ -105,10 +105,12 @@ started, so a long-running follower does not re-list its history.
 A cache resource (`+"`file`"+`, `+"`redis`"+`, `+"`aws_dynamodb`"+`, …) records finished objects. An object is
 completed only when every event read from it was acknowledged by the output; a nack (or a crash)
 means it is read again — delivery is at least once, never lossy, so deduplicate downstream on
-`+"`currents_id`"+` if duplicates matter. A restart skips completed and failed objects. The cache key
+`+"`currents_id`"+` if duplicates matter (the `+"`mparticle`"+` output's `+"`ledger`"+` does). A restart skips completed and failed objects. The cache key
 is `+"`checkpoint_prefix`"+` + the hex SHA-256 of the object's full key (fixed length, valid for every
 cache: file names, memcached keys); the value is JSON with the status, the key, the event count and,
-for failures, the reason. To read a failed object again, delete its key.
+for failures, the reason. `+"`currents-report -c <pipeline>`"+` counts them per hour and event type, and
+`+"`currents-report -c <pipeline> requeue <object key>`"+` deletes a failed object's key (and its
+quarantine record) so that the next start reads it again.
 
 ### Scaling out: `+"`shard`"+`
 
