@@ -10,7 +10,7 @@ import (
 	"github.com/benthosdev/benthos/v4/public/bloblang"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
-	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
+	mapping "github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
 )
 
 // The Bloblang side of the mapping: the same Mapper as the
@@ -81,7 +81,7 @@ func bloblMPEventNameSpec() *bloblang.PluginSpec {
 		Beta().
 		Category("String Manipulation").
 		Version("0.1.0").
-		Description("Returns the mParticle event name of a Braze Currents event type: Braze's name for the "+strconv.Itoa(mparticle.HostedTypes())+" types of its hosted connector, `First Sessions` for first sessions, a name derived from the type for types outside the catalog, and an empty string for the types sent without a fixed name (uninstalls, session starts and ends, purchases, and custom events, which are named by their own `name` field).").
+		Description("Returns the mParticle event name of a Braze Currents event type: Braze's name for the "+strconv.Itoa(mapping.HostedTypes())+" types of its hosted connector, `First Sessions` for first sessions, a name derived from the type for types outside the catalog, and an empty string for the types sent without a fixed name (uninstalls, session starts and ends, purchases, and custom events, which are named by their own `name` field).").
 		Example("",
 			`root.name = this.type.currents_event_name()`,
 			[2]string{`{"type":"users.messages.email.Open"}`, `{"name":"Email Opens"}`},
@@ -109,7 +109,7 @@ func init() {
 
 // bloblMPMapper reads the event_type parameter and builds the Mapper of the
 // other parameters, as both object methods need.
-func bloblMPMapper(args *bloblang.ParsedParams, all bool) (string, *mparticle.Mapper, error) {
+func bloblMPMapper(args *bloblang.ParsedParams, all bool) (string, *mapping.Mapper, error) {
 	eventType, err := args.GetString(bloblMPParamEventType)
 	if err != nil {
 		return "", nil, err
@@ -118,7 +118,7 @@ func bloblMPMapper(args *bloblang.ParsedParams, all bool) (string, *mparticle.Ma
 	if err != nil {
 		return "", nil, err
 	}
-	mapper, err := mparticle.New(opts)
+	mapper, err := mapping.New(opts)
 	return eventType, mapper, err
 }
 
@@ -149,7 +149,7 @@ func bloblMPFeed(args *bloblang.ParsedParams) (bloblang.Method, error) {
 
 func bloblMPEventName(*bloblang.ParsedParams) (bloblang.Method, error) {
 	return bloblang.StringMethod(func(eventType string) (any, error) {
-		return mparticle.EventName(eventType), nil
+		return mapping.EventName(eventType), nil
 	}), nil
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/benthosdev/benthos/v4/public/bloblang"
 	"github.com/benthosdev/benthos/v4/public/service"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
+	mapping "github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
 )
 
 // The mapping options: each is defined once, in ctmOptions, and the
@@ -68,47 +68,47 @@ type ctmOption struct {
 	bloblDescription string
 	// set copies the parsed option into the Options; nil for children,
 	// which their parent's set reads.
-	set func(conf *service.ParsedConfig, o *mparticle.Options) error
+	set func(conf *service.ParsedConfig, o *mapping.Options) error
 }
 
 // ctmPlatformFeedDefaults are the feeds of the platforms without a feed of
-// their own, as mparticle.Options documents them.
-var ctmPlatformFeedDefaults = map[string]any{"tvos": string(mparticle.FeedIOS), "kindle": string(mparticle.FeedAndroid), "roku": string(mparticle.FeedUnbound)}
+// their own, as mapping.Options documents them.
+var ctmPlatformFeedDefaults = map[string]any{"tvos": string(mapping.FeedIOS), "kindle": string(mapping.FeedAndroid), "roku": string(mapping.FeedUnbound)}
 
 // ctmOptions are the mapping options, in the order the docs list them.
 var ctmOptions = func() []ctmOption {
-	identities := make([]string, 0, len(mparticle.IdentityTypes()))
-	for _, t := range mparticle.IdentityTypes() {
+	identities := make([]string, 0, len(mapping.IdentityTypes()))
+	for _, t := range mapping.IdentityTypes() {
 		identities = append(identities, string(t))
 	}
 	return []ctmOption{
 		{
 			name: ctmFieldEnvironment, kind: ctmEnum,
-			enum:        []string{string(mparticle.Production), string(mparticle.Development)},
+			enum:        []string{string(mapping.Production), string(mapping.Development)},
 			description: "The `environment` of every batch.",
-			def:         string(mparticle.Production),
-			set: func(conf *service.ParsedConfig, o *mparticle.Options) error {
+			def:         string(mapping.Production),
+			set: func(conf *service.ParsedConfig, o *mapping.Options) error {
 				s, err := conf.FieldString(ctmFieldEnvironment)
-				o.Environment = mparticle.Environment(s)
+				o.Environment = mapping.Environment(s)
 				return err
 			},
 		},
 		{
 			name: ctmFieldIdentity, kind: ctmEnum, enum: identities,
 			description: "The mParticle identity that Braze's `external_user_id` fills. Braze documents it as `customerid`; mParticle's schema spells it `customer_id`.",
-			def:         string(mparticle.CustomerID),
-			set: func(conf *service.ParsedConfig, o *mparticle.Options) error {
+			def:         string(mapping.CustomerID),
+			set: func(conf *service.ParsedConfig, o *mapping.Options) error {
 				s, err := conf.FieldString(ctmFieldIdentity)
-				o.IdentityKey = mparticle.IdentityType(s)
+				o.IdentityKey = mapping.IdentityType(s)
 				return err
 			},
 		},
 		{
 			name: ctmFieldMissingIdentity, kind: ctmString,
 			description: "What happens to an event without `external_user_id`: `drop` (Braze's hosted connector does the same; the processor counts it in `currents_mparticle_events_dropped` with reason `no_identity`, the Bloblang method returns `null`), `fail` (the processor errors the message, for `catch`, `fallback` or `reject_errored`; the method fails the mapping), or `user_id:<identity>` to send Braze's own `user_id` as that identity (an event with neither id is dropped).",
-			def:         mparticle.MissingIdentityDrop,
-			examples:    []any{mparticle.MissingIdentityFail, mparticle.MissingIdentityUserIDPrefix + "other"},
-			set: func(conf *service.ParsedConfig, o *mparticle.Options) (err error) {
+			def:         mapping.MissingIdentityDrop,
+			examples:    []any{mapping.MissingIdentityFail, mapping.MissingIdentityUserIDPrefix + "other"},
+			set: func(conf *service.ParsedConfig, o *mapping.Options) (err error) {
 				o.MissingIdentity, err = conf.FieldString(ctmFieldMissingIdentity)
 				return err
 			},
@@ -118,7 +118,7 @@ var ctmOptions = func() []ctmOption {
 			description: "The platform of each Braze app, by `app_id`: `ios`, `android`, `web`, `tvos`, `kindle` or `roku`. Braze knows it, this processor must be told. Used for the feed (and `device_info.platform`) of uninstalls and of the `app_id_feed_types`, which carry `app_id` but no `platform`; an app not listed goes to the unbound feed.",
 			def:         map[string]any{},
 			examples:    []any{map[string]any{"3f1a2b4c-0d5e-4f60-8a71-92b3c4d5e6f7": "ios", "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d": "android"}},
-			set: func(conf *service.ParsedConfig, o *mparticle.Options) (err error) {
+			set: func(conf *service.ParsedConfig, o *mapping.Options) (err error) {
 				o.AppPlatforms, err = conf.FieldStringMap(ctmFieldAppPlatforms)
 				return err
 			},
@@ -127,14 +127,14 @@ var ctmOptions = func() []ctmOption {
 			name: ctmFieldPlatformFeeds, kind: ctmStringMap, feed: true, advanced: true,
 			description: "The feed of the platforms without a feed input of their own (`tvos`, `kindle`, `roku`): `ios`, `android`, `web` or `unbound`. A platform left out keeps its default.",
 			def:         ctmPlatformFeedDefaults,
-			set: func(conf *service.ParsedConfig, o *mparticle.Options) error {
+			set: func(conf *service.ParsedConfig, o *mapping.Options) error {
 				m, err := conf.FieldStringMap(ctmFieldPlatformFeeds)
 				if err != nil {
 					return err
 				}
-				o.PlatformFeeds = make(map[string]mparticle.Feed, len(m))
+				o.PlatformFeeds = make(map[string]mapping.Feed, len(m))
 				for k, v := range m {
-					o.PlatformFeeds[k] = mparticle.Feed(v)
+					o.PlatformFeeds[k] = mapping.Feed(v)
 				}
 				return nil
 			},
@@ -144,7 +144,7 @@ var ctmOptions = func() []ctmOption {
 			description: "Glob patterns (`*` spans dots) of the event types, besides `users.behaviors.Uninstall`, whose feed comes from `app_platforms` when they have no `platform` field. Braze's hosted connector sends them to the unbound feed.",
 			def:         []any{},
 			examples:    []any{[]any{"users.campaigns.Conversion", "users.canvas.Conversion"}},
-			set: func(conf *service.ParsedConfig, o *mparticle.Options) (err error) {
+			set: func(conf *service.ParsedConfig, o *mapping.Options) (err error) {
 				o.AppIDFeedTypes, err = conf.FieldStringList(ctmFieldAppIDFeedTypes)
 				return err
 			},
@@ -152,14 +152,14 @@ var ctmOptions = func() []ctmOption {
 		{
 			name: ctmFieldDeviceIDMapping, kind: ctmEnum, advanced: true,
 			annotated: map[string]string{
-				string(mparticle.DeviceIDBraze):      "`device_id` becomes `device_info.ios_idfv` whatever the platform, as Braze's hosted connector sends it.",
-				string(mparticle.DeviceIDByPlatform): "`device_id` becomes `ios_idfv` on iOS and tvOS, `android_uuid` on Android and Kindle, and is left out elsewhere.",
+				string(mapping.DeviceIDBraze):      "`device_id` becomes `device_info.ios_idfv` whatever the platform, as Braze's hosted connector sends it.",
+				string(mapping.DeviceIDByPlatform): "`device_id` becomes `ios_idfv` on iOS and tvOS, `android_uuid` on Android and Kindle, and is left out elsewhere.",
 			},
 			description: "Where Braze's `device_id` goes in `device_info`. A device id that is not a UUID is left out of `device_info` either way (it still travels as the `device_id` custom attribute).",
-			def:         string(mparticle.DeviceIDBraze),
-			set: func(conf *service.ParsedConfig, o *mparticle.Options) error {
+			def:         string(mapping.DeviceIDBraze),
+			set: func(conf *service.ParsedConfig, o *mapping.Options) error {
 				s, err := conf.FieldString(ctmFieldDeviceIDMapping)
-				o.DeviceIDMapping = mparticle.DeviceIDMapping(s)
+				o.DeviceIDMapping = mapping.DeviceIDMapping(s)
 				return err
 			},
 		},
@@ -168,7 +168,7 @@ var ctmOptions = func() []ctmOption {
 			description: "Glob patterns of the event types to send; empty sends every type. Other types are dropped with reason `excluded`.",
 			def:         []any{},
 			examples:    []any{[]any{"users.messages.*", "users.behaviors.Uninstall"}},
-			set: func(conf *service.ParsedConfig, o *mparticle.Options) (err error) {
+			set: func(conf *service.ParsedConfig, o *mapping.Options) (err error) {
 				o.EventTypes, err = conf.FieldStringList(ctmFieldEventTypes)
 				return err
 			},
@@ -178,7 +178,7 @@ var ctmOptions = func() []ctmOption {
 			description: "Glob patterns of event types to drop (reason `excluded`).",
 			def:         []any{},
 			examples:    []any{[]any{"users.messages.email.*"}},
-			set: func(conf *service.ParsedConfig, o *mparticle.Options) (err error) {
+			set: func(conf *service.ParsedConfig, o *mapping.Options) (err error) {
 				o.ExcludeEventTypes, err = conf.FieldStringList(ctmFieldExcludeEventTypes)
 				return err
 			},
@@ -186,23 +186,23 @@ var ctmOptions = func() []ctmOption {
 		{
 			name: ctmFieldUnknownEventTypes, kind: ctmEnum,
 			annotated: map[string]string{
-				string(mparticle.UnknownGeneric): "Send a custom event named from the type, e.g. `users.messages.line.Click` becomes `LINE Click`.",
-				string(mparticle.UnknownDrop):    "Drop the event (reason `unknown_type`).",
-				string(mparticle.UnknownFail):    "Error the event: the processor errors its message, the Bloblang method fails the mapping.",
+				string(mapping.UnknownGeneric): "Send a custom event named from the type, e.g. `users.messages.line.Click` becomes `LINE Click`.",
+				string(mapping.UnknownDrop):    "Drop the event (reason `unknown_type`).",
+				string(mapping.UnknownFail):    "Error the event: the processor errors its message, the Bloblang method fails the mapping.",
 			},
-			description: "What happens to event types outside the catalog of " + strconv.Itoa(len(mparticle.Catalog())) + " known types (Braze exports about 95, and adds more).",
-			def:         string(mparticle.UnknownGeneric),
-			set: func(conf *service.ParsedConfig, o *mparticle.Options) error {
+			description: "What happens to event types outside the catalog of " + strconv.Itoa(len(mapping.Catalog())) + " known types (Braze exports about 95, and adds more).",
+			def:         string(mapping.UnknownGeneric),
+			set: func(conf *service.ParsedConfig, o *mapping.Options) error {
 				s, err := conf.FieldString(ctmFieldUnknownEventTypes)
-				o.UnknownTypes = mparticle.UnknownTypes(s)
+				o.UnknownTypes = mapping.UnknownTypes(s)
 				return err
 			},
 		},
 		{
 			name: ctmFieldUnmappable, kind: ctmEnum,
 			annotated: map[string]string{
-				string(mparticle.UnmappableDrop): fmt.Sprintf("Drop the event, as one damaged event must neither stop nor loop a pipeline: it is counted in `currents_mparticle_events_dropped` with its reason, logged at WARN with its type, id and error (at most %d lines a minute, the rest counted), and included in the totals logged on close.", ctmWarnBurst),
-				string(mparticle.UnmappableFail): "Error the message, with its input content, for a `switch` on `errored()`, `catch`, `fallback` or `reject_errored` to write to a dead letter; counted in `currents_mparticle_events_failed`. Route errored messages away from the `mparticle` output, which fails them.",
+				string(mapping.UnmappableDrop): fmt.Sprintf("Drop the event, as one damaged event must neither stop nor loop a pipeline: it is counted in `currents_mparticle_events_dropped` with its reason, logged at WARN with its type, id and error (at most %d lines a minute, the rest counted), and included in the totals logged on close.", ctmWarnBurst),
+				string(mapping.UnmappableFail): "Error the message, with its input content, for a `switch` on `errored()`, `catch`, `fallback` or `reject_errored` to write to a dead letter; counted in `currents_mparticle_events_failed`. Route errored messages away from the `mparticle` output, which fails them.",
 			},
 			description: "What happens to an event that cannot be mapped because its data is at fault. Reasons: " +
 				"`missing_field` (no `id`, or a purchase without `product_id` or `price`, a session without `session_id`); " +
@@ -214,14 +214,14 @@ var ctmOptions = func() []ctmOption {
 				"`bad_message` (a message that is not a Currents event). " +
 				"Other text that is not valid UTF-8 (attribute values, event names, property names) is sent with U+FFFD in place of the bad bytes, as mParticle only takes valid JSON. " +
 				"`missing_identity: fail` and `unknown_event_types: fail` error their events whatever this says.",
-			def: string(mparticle.UnmappableDrop),
+			def: string(mapping.UnmappableDrop),
 			// fail, unlike the processor: a method cannot count or log a
 			// drop, so an error is the only way an unmappable event shows.
-			bloblDefault:     string(mparticle.UnmappableFail),
+			bloblDefault:     string(mapping.UnmappableFail),
 			bloblDescription: "`fail` (an unmappable event is a mapping error naming the field and the reason, as the processor's `unmappable` lists them) or `drop` (the result is `null`).",
-			set: func(conf *service.ParsedConfig, o *mparticle.Options) error {
+			set: func(conf *service.ParsedConfig, o *mapping.Options) error {
 				s, err := conf.FieldString(ctmFieldUnmappable)
-				o.Unmappable = mparticle.Unmappable(s)
+				o.Unmappable = mapping.Unmappable(s)
 				return err
 			},
 		},
@@ -243,7 +243,7 @@ var ctmOptions = func() []ctmOption {
 					examples:    []any{[]any{"email_address", "external_user_id"}},
 				},
 			},
-			set: func(conf *service.ParsedConfig, o *mparticle.Options) (err error) {
+			set: func(conf *service.ParsedConfig, o *mapping.Options) (err error) {
 				if o.Attributes.Remove, err = conf.FieldStringList(ctmFieldAttributes, ctmFieldAttributesRemove); err != nil {
 					return err
 				}
@@ -337,8 +337,8 @@ func ctmOptionFields() []*service.ConfigField {
 
 // ctmOptionsFromParsed reads the mapping options of a parsed config: the
 // processor's, or the Bloblang methods' arguments parsed by bloblMPOptionSpec.
-func ctmOptionsFromParsed(conf *service.ParsedConfig) (mparticle.Options, error) {
-	var o mparticle.Options
+func ctmOptionsFromParsed(conf *service.ParsedConfig) (mapping.Options, error) {
+	var o mapping.Options
 	for i := range ctmOptions {
 		if !conf.Contains(ctmOptions[i].name) {
 			continue // an option the mparticle_feed method does not take
@@ -374,29 +374,29 @@ func bloblMPOptionParams(spec *bloblang.PluginSpec, all bool) *bloblang.PluginSp
 // bloblMPOptions reads a method's option arguments the way the processor
 // reads its config: as a config of the same fields, parsed by the same
 // spec and read by the same code.
-func bloblMPOptions(args *bloblang.ParsedParams, all bool) (mparticle.Options, error) {
+func bloblMPOptions(args *bloblang.ParsedParams, all bool) (mapping.Options, error) {
 	opts := bloblMPOptionList(all)
 	values := make(map[string]any, len(opts))
 	fields := make([]*service.ConfigField, len(opts))
 	for i, opt := range opts {
 		v, err := args.Get(opt.name)
 		if err != nil {
-			return mparticle.Options{}, err
+			return mapping.Options{}, err
 		}
 		if err := opt.checkKeys(v); err != nil {
-			return mparticle.Options{}, err
+			return mapping.Options{}, err
 		}
 		values[opt.name] = v
 		fields[i] = opt.configField()
 	}
 	raw, err := json.Marshal(values)
 	if err != nil {
-		return mparticle.Options{}, err
+		return mapping.Options{}, err
 	}
 	// JSON is YAML.
 	conf, err := service.NewConfigSpec().Fields(fields...).ParseYAML(string(raw), nil)
 	if err != nil {
-		return mparticle.Options{}, err
+		return mapping.Options{}, err
 	}
 	return ctmOptionsFromParsed(conf)
 }

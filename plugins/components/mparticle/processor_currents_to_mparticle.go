@@ -15,7 +15,7 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
-	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
+	mapping "github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
 )
 
 // Metadata the processor reads and writes.
@@ -48,7 +48,7 @@ const (
 // from the mapping's own list.
 var ctmUnmappableReasons = func() string {
 	var parts []string
-	for _, r := range append(mparticle.UnmappableReasons(), ctmReasonBadMessage) {
+	for _, r := range append(mapping.UnmappableReasons(), ctmReasonBadMessage) {
 		parts = append(parts, "`"+r+"`")
 	}
 	return strings.Join(parts, ", ")
@@ -80,7 +80,7 @@ The metadata of the input message is kept.
 
 ### The mapping
 
-By default the output is what Braze's hosted connector sends for its `+strconv.Itoa(mparticle.HostedTypes())+` event types:
+By default the output is what Braze's hosted connector sends for its `+strconv.Itoa(mapping.HostedTypes())+` event types:
 a custom event named as in Braze's glossary ("Email Opens", "Push Notification Sends"...,
 uninstalls as an `+"`uninstall`"+` event), `+"`external_user_id`"+` as the `+"`customer_id`"+`
 identity, `+"`email_address`"+` as the `+"`email`"+` identity on email and subscription events,
@@ -187,9 +187,9 @@ func init() {
 }
 
 // ctmProc is the currents_to_mparticle processor: a thin adapter from
-// structured messages to mparticle.Mapper.
+// structured messages to mapping.Mapper.
 type ctmProc struct {
-	mapper *mparticle.Mapper
+	mapper *mapping.Mapper
 	log    *service.Logger
 	// failUnmappable errors what cannot be mapped (unmappable: fail);
 	// else it is dropped, counted and logged.
@@ -271,9 +271,9 @@ func ctmProcFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*ctm
 		trimmed:    m.NewCounter("currents_mparticle_attributes_trimmed"),
 		nonUUID:    m.NewCounter("currents_mparticle_non_uuid_ids", "kind"),
 	}
-	p.failUnmappable = opts.Unmappable == mparticle.UnmappableFail
+	p.failUnmappable = opts.Unmappable == mapping.UnmappableFail
 	opts.Now = func() time.Time { return time.Unix(0, p.now.Load()) }
-	if p.mapper, err = mparticle.New(opts); err != nil {
+	if p.mapper, err = mapping.New(opts); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -349,7 +349,7 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 			buf = make([]byte, 0, max((len(batch)-i)*mean*9/8, 4*ctmBatchBytes))
 		}
 		start := len(buf)
-		var res mparticle.Result
+		var res mapping.Result
 		buf, res, err = p.mapper.AppendBatch(buf, ev)
 		if err == nil && res.Dropped == "" {
 			written++
@@ -357,7 +357,7 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 		}
 		if err != nil {
 			reason := ctmReasonBadMessage
-			var me *mparticle.Error
+			var me *mapping.Error
 			if errors.As(err, &me) {
 				reason = me.Reason
 			}
@@ -423,16 +423,16 @@ func (b *ctmMetaBoxes) name(n string) any {
 
 // ctmFeedMeta and ctmBoolMeta return metadata values as constants, which
 // become interface values without an allocation per message.
-func ctmFeedMeta(f mparticle.Feed) any {
+func ctmFeedMeta(f mapping.Feed) any {
 	switch f {
-	case mparticle.FeedIOS:
-		return string(mparticle.FeedIOS)
-	case mparticle.FeedAndroid:
-		return string(mparticle.FeedAndroid)
-	case mparticle.FeedWeb:
-		return string(mparticle.FeedWeb)
-	case mparticle.FeedUnbound:
-		return string(mparticle.FeedUnbound)
+	case mapping.FeedIOS:
+		return string(mapping.FeedIOS)
+	case mapping.FeedAndroid:
+		return string(mapping.FeedAndroid)
+	case mapping.FeedWeb:
+		return string(mapping.FeedWeb)
+	case mapping.FeedUnbound:
+		return string(mapping.FeedUnbound)
 	}
 	return string(f)
 }
@@ -569,11 +569,11 @@ type ctmCounts struct {
 // ctmTypeCount counts the events of one type and feed mapped in a batch.
 type ctmTypeCount struct {
 	eventType  string
-	feed       mparticle.Feed
+	feed       mapping.Feed
 	n, history int64
 }
 
-func (c *ctmCounts) add(eventType string, res *mparticle.Result) {
+func (c *ctmCounts) add(eventType string, res *mapping.Result) {
 	var tc *ctmTypeCount
 	for i := range c.mapped {
 		if c.mapped[i].eventType == eventType && c.mapped[i].feed == res.Feed {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
+	mapping "github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/validate"
 )
 
@@ -424,7 +424,7 @@ func TestProcessorDocumentsUnmappableReasons(t *testing.T) {
 	if desc == "" {
 		t.Fatal("no unmappable option")
 	}
-	for _, r := range append(mparticle.UnmappableReasons(), ctmReasonBadMessage) {
+	for _, r := range append(mapping.UnmappableReasons(), ctmReasonBadMessage) {
 		if !strings.Contains(desc, "`"+r+"`") || !strings.Contains(spec.Description, "`"+r+"`") {
 			t.Errorf("reason %s is not in the unmappable option's description or the metrics section", r)
 		}
