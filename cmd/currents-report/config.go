@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,27 +15,18 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/currents-mparticle/currents-mparticle/internal/export"
+	bci "github.com/currents-mparticle/currents-mparticle/plugins/components/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
 )
 
-// inputName and the fields below are the braze_currents input's, defined in
-// plugins/components/currents/input_braze_currents.go (bciField*, not
-// exported). The report reads only these; TestFieldsAreTheInputs checks each
-// against the input's registered spec, and the defaults come from that spec
-// at run time (specDefaults), so a default changed there changes here.
+// The braze_currents input's name and the fields the report names in its
+// messages; the input parses its own config (bci.ParseInputSettings).
 const (
-	inputName             = "braze_currents"
-	fieldURL              = "url"
-	fieldEventTypes       = "event_types"
-	fieldExcludeTypes     = "exclude_event_types"
-	fieldSince            = "since"
-	fieldUntil            = "until"
-	fieldCheckpointCache  = "checkpoint_cache"
-	fieldCheckpointPrefix = "checkpoint_prefix"
-	fieldShard            = "shard"
-	fieldShardIndex       = "index"
-	fieldShardCount       = "count"
-	fieldQuarantine       = "quarantine"
+	inputName             = bci.InputName
+	fieldURL              = bci.InputFieldURL
+	fieldQuarantine       = bci.InputFieldQuarantine
+	fieldCheckpointCache  = bci.InputFieldCheckpointCache
+	fieldCheckpointPrefix = bci.InputFieldCheckpointPrefix
 )
 
 // settings are what the report needs of a pipeline's braze_currents input.
@@ -145,198 +135,36 @@ func loadSettings(path string, resources []string, label string, now time.Time) 
 }
 
 // parseInput reads the walked config of one braze_currents input
-// (`label: …` and `braze_currents: {…}`), with the spec's defaults.
+// (`label: …` and `braze_currents: {…}`) through the input's own parser.
 func parseInput(conf string, now time.Time) (settings, error) {
 	var s settings
-	var doc yaml.Node
+	var doc struct {
+		Body yaml.Node `yaml:"braze_currents"`
+	}
 	if err := yaml.Unmarshal([]byte(conf), &doc); err != nil {
 		return s, err
 	}
-	var fields *yaml.Node
-	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
-		fields = child(doc.Content[0], inputName)
-	}
-	if fields == nil || fields.Kind != yaml.MappingNode {
+	if doc.Body.Kind == 0 {
 		return s, fmt.Errorf("no %s object in %q", inputName, conf)
 	}
-	defaults, err := specDefaults()
+	body, err := yaml.Marshal(&doc.Body)
 	if err != nil {
 		return s, err
 	}
-	f := fieldReader{node: fields, defaults: defaults}
-	s.url = f.str(fieldURL)
-	if s.url == "" && f.err == nil {
-		f.err = fmt.Errorf("%s is empty", fieldURL)
+	in, err := bci.ParseInputSettings(string(body), now)
+	if err != nil {
+		return s, err
 	}
-	s.quarantine = f.str(fieldQuarantine)
-	include, exclude := f.list(fieldEventTypes), f.list(fieldExcludeTypes)
-	since, until := f.str(fieldSince), f.str(fieldUntil)
-	s.checkpointCache = f.str(fieldCheckpointCache)
-	s.checkpointPrefix = f.str(fieldCheckpointPrefix)
-	s.shard.Index = f.int(fieldShard, fieldShardIndex)
-	s.shard.Count = f.int(fieldShard, fieldShardCount)
-	if f.err != nil {
-		return s, f.err
-	}
-	if s.types, err = currents.NewTypeFilter(include, exclude); err != nil {
-		return s, fmt.Errorf("%s/%s: %w", fieldEventTypes, fieldExcludeTypes, err)
-	}
+	s.url, s.quarantine, s.types, s.rng, s.shard = in.URL, in.Quarantine, in.Types, in.Range, in.Shard
+	s.checkpointCache, s.checkpointPrefix = in.CheckpointCache, in.CheckpointPrefix
 	s.typesText = "all"
-	if len(include) > 0 {
-		s.typesText = strings.Join(include, ", ")
+	if len(in.EventTypes) > 0 {
+		s.typesText = strings.Join(in.EventTypes, ", ")
 	}
-	if len(exclude) > 0 {
-		s.typesText += " except " + strings.Join(exclude, ", ")
-	}
-	if s.rng.Since, err = export.ParseBound(since, now); err != nil {
-		return s, fmt.Errorf("%s: %w", fieldSince, err)
-	}
-	if s.rng.Until, err = export.ParseBound(until, now); err != nil {
-		return s, fmt.Errorf("%s: %w", fieldUntil, err)
-	}
-	if err := s.rng.Validate(); err != nil {
-		return s, fmt.Errorf("%s/%s: %w", fieldSince, fieldUntil, err)
-	}
-	if err := s.shard.Validate(); err != nil {
-		return s, fmt.Errorf("%s: %w", fieldShard, err)
+	if len(in.ExcludeEventTypes) > 0 {
+		s.typesText += " except " + strings.Join(in.ExcludeEventTypes, ", ")
 	}
 	return s, nil
-}
-
-// fieldReader reads scalar values of a mapping node as written (so that a
-// `since: 2026-11-01` stays a string), falling back to the spec's defaults;
-// the first error is kept, naming its field.
-type fieldReader struct {
-	node     *yaml.Node
-	defaults map[string]any
-	err      error
-}
-
-func (f *fieldReader) lookup(path ...string) (*yaml.Node, any) {
-	n, d := f.node, any(f.defaults)
-	for _, p := range path {
-		if n != nil {
-			n = child(n, p)
-		}
-		if m, ok := d.(map[string]any); ok {
-			d = m[p]
-		} else {
-			d = nil
-		}
-	}
-	return n, d
-}
-
-func (f *fieldReader) fail(path []string, format string, args ...any) {
-	if f.err == nil {
-		f.err = fmt.Errorf("%s: %s", strings.Join(path, "."), fmt.Sprintf(format, args...))
-	}
-}
-
-func (f *fieldReader) str(path ...string) string {
-	n, d := f.lookup(path...)
-	if n == nil {
-		s, _ := d.(string)
-		return s
-	}
-	if n.Kind != yaml.ScalarNode {
-		f.fail(path, "want a string")
-		return ""
-	}
-	return n.Value
-}
-
-func (f *fieldReader) list(path ...string) []string {
-	n, _ := f.lookup(path...)
-	if n == nil {
-		return nil // every list the report reads defaults to empty
-	}
-	if n.Kind != yaml.SequenceNode {
-		f.fail(path, "want a list of strings")
-		return nil
-	}
-	out := make([]string, 0, len(n.Content))
-	for _, c := range n.Content {
-		if c.Kind != yaml.ScalarNode {
-			f.fail(path, "want a list of strings")
-			return nil
-		}
-		out = append(out, c.Value)
-	}
-	return out
-}
-
-func (f *fieldReader) int(path ...string) int {
-	n, d := f.lookup(path...)
-	text := fmt.Sprint(d)
-	if n != nil {
-		text = n.Value
-		if n.Kind != yaml.ScalarNode {
-			text = "not a scalar"
-		}
-	}
-	v, err := strconv.Atoi(strings.TrimSpace(text))
-	if err != nil {
-		f.fail(path, "%q is not an integer", text)
-	}
-	return v
-}
-
-// child returns the value of key in a mapping node, nil when absent.
-func child(m *yaml.Node, key string) *yaml.Node {
-	if m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
-// specDefaults returns the defaults of the braze_currents input's fields,
-// nested objects as maps, from the spec the input registered. Benthos v4.27
-// exposes a component's spec only as its documentation JSON.
-func specDefaults() (map[string]any, error) {
-	var raw []byte
-	var err error
-	service.GlobalEnvironment().WalkInputs(func(name string, c *service.ConfigView) {
-		if name == inputName {
-			raw, err = c.FormatJSON()
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	if raw == nil {
-		return nil, fmt.Errorf("the %s input is not compiled in", inputName)
-	}
-	var spec struct {
-		Config specField `json:"config"`
-	}
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		return nil, fmt.Errorf("the %s input's spec: %w", inputName, err)
-	}
-	return spec.Config.defaults(), nil
-}
-
-type specField struct {
-	Name     string      `json:"name"`
-	Default  any         `json:"default"`
-	Children []specField `json:"children"`
-}
-
-func (f specField) defaults() map[string]any {
-	out := map[string]any{}
-	for _, c := range f.Children {
-		if len(c.Children) > 0 {
-			out[c.Name] = c.defaults()
-		} else if c.Default != nil {
-			out[c.Name] = c.Default
-		}
-	}
-	return out
 }
 
 // taskInputName is an input registered in the report's own environment: a

@@ -234,7 +234,7 @@ cache_resources:
 }
 
 func init() {
-	err := service.RegisterBatchInput("braze_currents", brazeCurrentsInputSpec(),
+	err := service.RegisterBatchInput(InputName, brazeCurrentsInputSpec(),
 		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchInput, error) {
 			return newBrazeCurrentsInputFromParsed(conf, mgr, export.OpenBucket)
 		})
