@@ -226,7 +226,10 @@ func (s *Scheduler) walkLoop(ctx context.Context) {
 		handedOut := 0
 		err := s.conf.Source.Walk(ctx, Range{Since: lower, Until: s.conf.Range.Until}, func(o Object) error {
 			if o.Hour.After(last) && !last.IsZero() {
-				forget(seen, earlier(o.Hour, keepFrom))
+				// Hours before this one are behind the walk, unless an
+				// object left to settle makes the next pass list them
+				// again: what was handed out there must stay seen.
+				forget(seen, earlier(earlier(o.Hour, keepFrom), unsettled))
 			}
 			if _, ok := seen[o.Name]; ok {
 				return nil

@@ -580,3 +580,36 @@ func TestBackoff(t *testing.T) {
 		t.Fatalf("backoff %s", s)
 	}
 }
+
+// An object handed out in an hour that also holds an object left to settle
+// is not handed out again when a later hour of the same pass is reached: the
+// next pass lists that hour again, for the object left to settle.
+func TestSchedulerWatchKeepsWhatItHandedOutWhileAnHourIsUnsettled(t *testing.T) {
+	ctx := context.Background()
+	old := t0.Truncate(time.Hour).Add(-30 * 24 * time.Hour)
+	young := func(name string, hour time.Time) Object {
+		o := obj(name, hour)
+		o.ModTime = t0.Add(-10 * time.Second)
+		return o
+	}
+	src := &fakeSource{objs: []Object{obj("a", old), young("y", old), young("z", old.Add(time.Hour))}}
+	h := start(t, SchedulerConfig{Watch: true, PollInterval: time.Minute, Lookback: 3 * time.Hour, MinAge: 30 * time.Second}, src, newBook())
+	read := func(name string) {
+		j := h.next(t, name)
+		send(t, j, 1).Ack(ctx)
+		j.EndRead(ctx, nil, false)
+	}
+	read("a")
+	if l := h.book.awaitPass(t); l != "passed 1 <nil> 1m0s" {
+		t.Fatalf("pass 1: %s", l)
+	}
+	h.clock.Step(t, time.Minute)
+	read("y")
+	read("z")
+	if l := h.book.awaitPass(t); l != "passed 2 <nil> 1m0s" {
+		t.Fatalf("pass 2: %s (%q)", l, h.book.log)
+	}
+	if n := h.book.count("listed"); n != 3 {
+		t.Fatalf("%d objects listed, want 3: %q", n, h.book.log)
+	}
+}
