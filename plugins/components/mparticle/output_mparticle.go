@@ -634,8 +634,12 @@ func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources, maxI
 			o.ledger.Intend(ctx, feed, lb)
 			return nil
 		}
-		c.client.Accepted = func(ctx context.Context, _ string, sourceRequestIDs []string) {
-			o.ledger.Delivered(ctx, sourceRequestIDs)
+		c.client.Accepted = func(ctx context.Context, _ string, batches []client.SentBatch) {
+			lb := make([]ledger.Batch, len(batches))
+			for i, b := range batches {
+				lb[i] = ledger.Batch{SourceRequestID: b.SourceRequestID, IDs: b.Keys}
+			}
+			o.ledger.Delivered(ctx, lb)
 		}
 	}
 	if o.client, err = client.New(c.client); err != nil {

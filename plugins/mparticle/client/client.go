@@ -28,7 +28,8 @@ type Item struct {
 	Key string
 }
 
-// SentBatch is one packed batch about to be sent, for Config.BeforeSend.
+// SentBatch is one packed batch about to be sent, for Config.BeforeSend, or
+// accepted, for Config.Accepted (which gets no Body).
 type SentBatch struct {
 	// SourceRequestID is the batch's deterministic id: a batch of the same
 	// events gets it again, and mParticle deduplicates on it.
@@ -144,11 +145,12 @@ type Config struct {
 	// An error is logged and the request goes anyway. The ledger uses it
 	// to remember what was under way when a process dies.
 	BeforeSend func(ctx context.Context, feed string, batches []SentBatch) error
-	// Accepted, when set, is called with the source_request_ids of the
-	// batches of feed that mParticle accepted, before the items they carry
-	// are settled. The ledger uses it to record them as delivered at once.
-	// Neither hook is called in dry-run mode, which delivers nothing.
-	Accepted func(ctx context.Context, feed string, sourceRequestIDs []string)
+	// Accepted, when set, is called with the batches of feed that
+	// mParticle accepted (their source_request_ids, and their Keys when
+	// BeforeSend is set too), before the items they carry are settled. The
+	// ledger uses it to record them as delivered at once. Neither hook is
+	// called in dry-run mode, which delivers nothing.
+	Accepted func(ctx context.Context, feed string, batches []SentBatch)
 	// Now tells the age of events; defaults to time.Now. Tests set it to
 	// make the historical split deterministic.
 	Now func() time.Time

@@ -45,6 +45,7 @@ func (c *Client) beforeSend(ctx context.Context, feed string, r *request, items 
 		for k, i := range ref.items {
 			keys[k] = items[i].Key
 		}
+		r.batches[b].keys = keys // for Config.Accepted
 		batches[b] = SentBatch{SourceRequestID: r.sourceRequestID(b), Historical: r.hist, Body: r.body[ref.start:ref.end], Keys: keys}
 	}
 	if err := c.cfg.BeforeSend(ctx, feed, batches); err != nil {
@@ -292,11 +293,11 @@ func (c *Client) accepted(ctx context.Context, fs *feedState, r *request, batche
 	if c.cfg.Accepted == nil || c.dry != nil {
 		return
 	}
-	srids := make([]string, len(batches))
+	sent := make([]SentBatch, len(batches))
 	for k, b := range batches {
-		srids[k] = string(r.body[b.srid : b.srid+uuidLen])
+		sent[k] = SentBatch{SourceRequestID: string(r.body[b.srid : b.srid+uuidLen]), Historical: r.hist, Keys: b.keys}
 	}
-	c.cfg.Accepted(ctx, fs.name, srids)
+	c.cfg.Accepted(ctx, fs.name, sent)
 }
 
 // fail gives every item of batches a copy of tmpl naming its batch.

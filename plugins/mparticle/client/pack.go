@@ -73,6 +73,7 @@ type batchRef struct {
 	srid       int   // where its source_request_id starts in request.body
 	items      []int // indices of the items it carries
 	events     int
+	keys       []string // the Keys of its items, once told to Config.BeforeSend
 }
 
 // request is one bulk request: a JSON array of packed batches.

@@ -47,12 +47,31 @@ type Store interface {
 
 // The values of the keys: an id's is "p:" and the source_request_id of the
 // batch it was last sent in; a batch's is its batchRecord while it is under
-// way, valueDelivered once mParticle accepted it. An id whose value is
-// valueDelivered (how earlier versions recorded each id) is delivered too.
+// way, valueDelivered once mParticle accepted it. The id of a batch that
+// tracks no other id (most batches) holds the record itself, "r:" and the
+// batchRecord, and then valueDelivered: one key instead of two. An id whose
+// value is valueDelivered (also how earlier versions recorded each id) is
+// delivered.
 var (
 	valueDelivered = []byte("d")
 	pendingPrefix  = "p:"
+	recordPrefix   = "r:"
 )
+
+// soleID returns the id of b when it is the only one the ledger tracks in b.
+func soleID(b Batch) (string, bool) {
+	sole := ""
+	for _, id := range b.IDs {
+		switch {
+		case id == "":
+		case sole != "":
+			return "", false
+		default:
+			sole = id
+		}
+	}
+	return sole, sole != ""
+}
 
 // batchKey is the key of a batch record under the ledger's prefix.
 const batchKey = "batch_"
@@ -224,13 +243,17 @@ func (l *Ledger) claimOne(ctx context.Context, c *Claim, id string) Decision {
 	return Send
 }
 
-// delivered reads the batch an id was under way in (value is "p:" and its
-// source_request_id): true once mParticle accepted it. A batch still recorded
-// as under way was cut short by a process that died: it is sent again,
-// unchanged, and counts as delivered once accepted. False when there is no
-// such batch or it cannot be sent now; the caller then sends the event as
-// usual.
+// delivered reads where an id was under way: in a batch of its own (value
+// "r:" and the batch's record) or in a batch of several ids (value "p:" and
+// its source_request_id, whose key holds the record). True once mParticle
+// accepted that batch. A batch still recorded as under way was cut short by
+// a process that died: it is sent again, unchanged, and counts as delivered
+// once accepted. False when there is no such batch or it cannot be sent now;
+// the caller then sends the event as usual.
 func (l *Ledger) delivered(ctx context.Context, value []byte) bool {
+	if rec, ok := bytes.CutPrefix(value, []byte(recordPrefix)); ok {
+		return l.resend(ctx, rec)
+	}
 	srid, ok := bytes.CutPrefix(value, []byte(pendingPrefix))
 	if !ok {
 		return false
@@ -245,6 +268,18 @@ func (l *Ledger) delivered(ctx context.Context, value []byte) bool {
 	if bytes.Equal(raw, valueDelivered) {
 		return true
 	}
+	if !l.resend(ctx, raw) {
+		return false
+	}
+	l.put(ctx, batchKey+string(srid), valueDelivered)
+	return true
+}
+
+// resend sends the batch of a batchRecord again and, once mParticle accepted
+// it, records its ids as delivered: the client's Accepted hook may have
+// marked the batch already, but one of its ids may have been written over
+// since.
+func (l *Ledger) resend(ctx context.Context, raw []byte) bool {
 	var rec batchRecord
 	if l.cfg.Resend == nil || json.Unmarshal(raw, &rec) != nil {
 		return false
@@ -252,15 +287,11 @@ func (l *Ledger) delivered(ctx context.Context, value []byte) bool {
 	if err := l.cfg.Resend(ctx, rec.Feed, rec.Body); err != nil {
 		return false
 	}
-	// Resending went through the client, whose Accepted hook may have
-	// marked the batch already; its ids too, should one of them have been
-	// written over since.
 	for _, id := range rec.IDs {
 		if id != "" {
 			l.put(ctx, id, valueDelivered)
 		}
 	}
-	l.put(ctx, batchKey+string(srid), valueDelivered)
 	return true
 }
 
@@ -272,11 +303,18 @@ func (l *Ledger) delivered(ctx context.Context, value []byte) bool {
 func (l *Ledger) Intend(ctx context.Context, feed string, batches []Batch) {
 	calls := len(batches)
 	for _, b := range batches {
-		calls += len(b.IDs)
+		calls += len(b.IDs) // at most: a sole id holds the record instead
 	}
 	ctx, cancel := l.bound(ctx, calls)
 	defer cancel()
 	for _, b := range batches {
+		// The body is the client's own packing of parsed JSON; were it not
+		// JSON, delivered could not read the record and would send the
+		// event as usual.
+		if id, ok := soleID(b); ok {
+			l.putBounded(ctx, id, appendBatchRecord([]byte(recordPrefix), feed, b))
+			continue
+		}
 		// The ids first, the record last: a process that dies in between
 		// leaves ids pointing at no record, which are sent as usual (the
 		// batch was not sent), rather than a record some of whose ids a
@@ -287,9 +325,6 @@ func (l *Ledger) Intend(ctx context.Context, feed string, batches []Batch) {
 				l.putBounded(ctx, id, pending)
 			}
 		}
-		// The body is the client's own packing of parsed JSON; were it not
-		// JSON, delivered could not read the record and would send the
-		// event as usual.
 		l.putBounded(ctx, batchKey+b.SourceRequestID, appendBatchRecord(nil, feed, b))
 	}
 }
@@ -313,15 +348,19 @@ func appendBatchRecord(dst []byte, feed string, b Batch) []byte {
 	return append(dst, '}')
 }
 
-// Delivered records that mParticle accepted the batches of these
-// source_request_ids, and so every id Intend recorded as under way in them.
-// Call it before anyone learns of the acceptance: a crash after that point
-// must not send the events again.
-func (l *Ledger) Delivered(ctx context.Context, sourceRequestIDs []string) {
-	ctx, cancel := l.bound(ctx, len(sourceRequestIDs))
+// Delivered records that mParticle accepted these batches (their
+// SourceRequestID and IDs; Body is not read), and so every id Intend
+// recorded as under way in them. Call it before anyone learns of the
+// acceptance: a crash after that point must not send the events again.
+func (l *Ledger) Delivered(ctx context.Context, batches []Batch) {
+	ctx, cancel := l.bound(ctx, len(batches))
 	defer cancel()
-	for _, srid := range sourceRequestIDs {
-		l.putBounded(ctx, batchKey+srid, valueDelivered)
+	for _, b := range batches {
+		if id, ok := soleID(b); ok {
+			l.putBounded(ctx, id, valueDelivered)
+			continue
+		}
+		l.putBounded(ctx, batchKey+b.SourceRequestID, valueDelivered)
 	}
 }
 
