@@ -290,7 +290,7 @@ Logs never contain credentials nor batch content.`).
 					Description("The longest wait for one cache call; past it the event is sent anyway (and counted in `mparticle_ledger_errors`), so a slow or failing cache never stops delivery.").
 					Default(ledger.DefaultTimeout.String()),
 			).
-				Description("A delivered-once ledger. Before sending, events whose id mParticle already accepted (after a crash, a replay, or a Braze duplicate: the same event `id` in two files) are skipped and counted (`mparticle_events_duplicate`); an event counts as delivered only once mParticle accepted its batch, so a failed send never loses an event. Before a batch is sent, it is recorded whole, and each of its events as under way in it; once mParticle accepted it, one write marks the batch delivered, and with it every event under way in it. After a crash, an event found under way in a batch not marked makes the output send that very batch again (mParticle drops it if it had arrived, by its source_request_id) instead of a new batch, which mParticle could not recognise. Within one process, an event that another write is sending is waited for rather than sent twice. The cache holds a key per event (about 100 bytes) and a key per batch, whose record shrinks to one byte once the batch is accepted. In dry-run mode nothing is recorded.").
+				Description("A delivered-once ledger. Before sending, events whose id mParticle already accepted (after a crash, a replay, or a Braze duplicate: the same event `id` in two files) are skipped and counted (`mparticle_events_duplicate`); an event counts as delivered only once mParticle accepted its batch, so a failed send never loses an event. Before a batch is sent, it is recorded whole, and each of its events as under way in it; once mParticle accepted it, one write marks the batch delivered, and with it every event under way in it. After a crash, an event found under way in a batch not marked makes the output send that very batch again (mParticle drops it if it had arrived, by its source_request_id) instead of a new batch, which mParticle could not recognise. Within one process, an event that another write is sending is waited for rather than sent twice. The cache holds a key per event (about 100 bytes) and one per batch of several events; a batch's record, kept while it is under way (in the event's own key when the batch holds one event), shrinks to one byte once mParticle accepted it. In dry-run mode nothing is recorded.").
 				Advanced(),
 		).
 		// The constructor refuses these too; lint rules make `lint` say so
@@ -906,6 +906,21 @@ func (s mpOutputLedgerStore) Put(ctx context.Context, key string, value []byte, 
 		return aerr
 	}
 	return err
+}
+
+// PutMany implements ledger.MultiPutter: the writes of one record in one
+// resource lookup.
+func (s mpOutputLedgerStore) PutMany(ctx context.Context, entries []ledger.Entry, ttl time.Duration) (failed int) {
+	if aerr := s.mgr.AccessCache(ctx, s.cache, func(c service.Cache) {
+		for _, e := range entries {
+			if err := c.Set(ctx, e.Key, e.Value, &ttl); err != nil {
+				failed++
+			}
+		}
+	}); aerr != nil {
+		return len(entries)
+	}
+	return failed
 }
 
 // mpOutputMetrics counts the client's events as Benthos metrics.

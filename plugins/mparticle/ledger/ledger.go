@@ -45,6 +45,20 @@ type Store interface {
 	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
 }
 
+// MultiPutter is a Store that can set several keys in one call. The ledger
+// uses it, when its Store has it, for the writes of one Intend or Delivered:
+// a Benthos cache resource is otherwise looked up once per write.
+type MultiPutter interface {
+	// PutMany sets each entry for ttl and returns how many failed.
+	PutMany(ctx context.Context, entries []Entry, ttl time.Duration) (failed int)
+}
+
+// Entry is one key and value for MultiPutter.
+type Entry struct {
+	Key   string
+	Value []byte
+}
+
 // The values of the keys: an id's is "p:" and the source_request_id of the
 // batch it was last sent in; a batch's is its batchRecord while it is under
 // way, valueDelivered once mParticle accepted it. The id of a batch that
@@ -198,6 +212,10 @@ func (l *Ledger) Claim(ctx context.Context, ids []string) *Claim {
 	c := &Claim{Decisions: make([]Decision, len(ids)), First: make([]int, len(ids)), ids: ids, l: l,
 		own: map[string]*flight{}}
 	firstAt := make(map[string]int, len(ids))
+	// One deadline for the reads of every id (see bound); a batch found
+	// under way is resent with ctx itself, not this deadline.
+	sctx, cancel := l.bound(ctx, len(ids))
+	defer cancel()
 	for i, id := range ids {
 		c.First[i] = -1
 		if id == "" {
@@ -209,12 +227,12 @@ func (l *Ledger) Claim(ctx context.Context, ids []string) *Claim {
 			continue
 		}
 		firstAt[id] = i
-		c.Decisions[i] = l.claimOne(ctx, c, id)
+		c.Decisions[i] = l.claimOne(ctx, sctx, c, id)
 	}
 	return c
 }
 
-func (l *Ledger) claimOne(ctx context.Context, c *Claim, id string) Decision {
+func (l *Ledger) claimOne(ctx, sctx context.Context, c *Claim, id string) Decision {
 	l.mu.Lock()
 	if f, busy := l.inflight[id]; busy {
 		l.mu.Unlock()
@@ -231,7 +249,7 @@ func (l *Ledger) claimOne(ctx context.Context, c *Claim, id string) Decision {
 	l.inflight[id] = f
 	l.mu.Unlock()
 
-	value, found, err := l.get(ctx, id)
+	value, found, err := l.cfg.Store.Get(sctx, l.cfg.Prefix+id)
 	if err != nil {
 		l.cfg.Metrics.StoreError("get")
 	}
@@ -301,32 +319,29 @@ func (l *Ledger) resend(ctx context.Context, raw []byte) bool {
 // (see delivered) instead of a new one holding some of its events:
 // mParticle deduplicates only identical batches.
 func (l *Ledger) Intend(ctx context.Context, feed string, batches []Batch) {
-	calls := len(batches)
-	for _, b := range batches {
-		calls += len(b.IDs) // at most: a sole id holds the record instead
-	}
-	ctx, cancel := l.bound(ctx, calls)
-	defer cancel()
+	entries := make([]Entry, 0, 2*len(batches))
 	for _, b := range batches {
 		// The body is the client's own packing of parsed JSON; were it not
 		// JSON, delivered could not read the record and would send the
 		// event as usual.
 		if id, ok := soleID(b); ok {
-			l.putBounded(ctx, id, appendBatchRecord([]byte(recordPrefix), feed, b))
+			entries = append(entries, Entry{id, appendBatchRecord([]byte(recordPrefix), feed, b)})
 			continue
 		}
-		// The ids first, the record last: a process that dies in between
-		// leaves ids pointing at no record, which are sent as usual (the
-		// batch was not sent), rather than a record some of whose ids a
-		// later Claim would not find and send in a new batch.
+		// The ids first, the record last (writes keep this order): a
+		// process that dies in between leaves ids pointing at no record,
+		// which are sent as usual (the batch was not sent), rather than a
+		// record some of whose ids a later Claim would not find and send
+		// in a new batch.
 		pending := []byte(pendingPrefix + b.SourceRequestID)
 		for _, id := range b.IDs {
 			if id != "" {
-				l.putBounded(ctx, id, pending)
+				entries = append(entries, Entry{id, pending})
 			}
 		}
-		l.putBounded(ctx, batchKey+b.SourceRequestID, appendBatchRecord(nil, feed, b))
+		entries = append(entries, Entry{batchKey + b.SourceRequestID, appendBatchRecord(nil, feed, b)})
 	}
+	l.putAll(ctx, entries)
 }
 
 // appendBatchRecord appends the batchRecord of b on feed. Written by hand:
@@ -353,14 +368,38 @@ func appendBatchRecord(dst []byte, feed string, b Batch) []byte {
 // recorded as under way in them. Call it before anyone learns of the
 // acceptance: a crash after that point must not send the events again.
 func (l *Ledger) Delivered(ctx context.Context, batches []Batch) {
-	ctx, cancel := l.bound(ctx, len(batches))
-	defer cancel()
-	for _, b := range batches {
+	entries := make([]Entry, len(batches))
+	for i, b := range batches {
+		key := batchKey + b.SourceRequestID
 		if id, ok := soleID(b); ok {
-			l.putBounded(ctx, id, valueDelivered)
-			continue
+			key = id
 		}
-		l.putBounded(ctx, batchKey+b.SourceRequestID, valueDelivered)
+		entries[i] = Entry{key, valueDelivered}
+	}
+	l.putAll(ctx, entries)
+}
+
+// putAll writes entries in order under one deadline (see bound), in one
+// call when the Store is a MultiPutter.
+func (l *Ledger) putAll(ctx context.Context, entries []Entry) {
+	if len(entries) == 0 {
+		return
+	}
+	ctx, cancel := l.bound(ctx, len(entries))
+	defer cancel()
+	for i := range entries {
+		entries[i].Key = l.cfg.Prefix + entries[i].Key
+	}
+	if mp, ok := l.cfg.Store.(MultiPutter); ok {
+		for range mp.PutMany(ctx, entries, l.cfg.Retention) {
+			l.cfg.Metrics.StoreError("set")
+		}
+		return
+	}
+	for _, e := range entries {
+		if err := l.cfg.Store.Put(ctx, e.Key, e.Value, l.cfg.Retention); err != nil {
+			l.cfg.Metrics.StoreError("set")
+		}
 	}
 }
 
@@ -400,16 +439,7 @@ func (l *Ledger) finish(id string, f *flight, delivered bool) {
 }
 
 func (l *Ledger) put(ctx context.Context, key string, value []byte) {
-	ctx, cancel := l.bound(ctx, 1)
-	defer cancel()
-	l.putBounded(ctx, key, value)
-}
-
-// putBounded is put under a deadline the caller set with bound.
-func (l *Ledger) putBounded(ctx context.Context, key string, value []byte) {
-	if err := l.cfg.Store.Put(ctx, l.cfg.Prefix+key, value, l.cfg.Retention); err != nil {
-		l.cfg.Metrics.StoreError("set")
-	}
+	l.putAll(ctx, []Entry{{key, value}})
 }
 
 // bound gives n store calls the time n single calls would have: one
