@@ -16,18 +16,9 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 	"gopkg.in/yaml.v3"
 
-	// The components of the distribution, as cmd/currents-mparticle/main.go
-	// imports them (never public/components/all): a snippet that lints here
-	// lints with the binary.
-	_ "github.com/benthosdev/benthos/v4/public/components/aws"
-	_ "github.com/benthosdev/benthos/v4/public/components/azure"
-	_ "github.com/benthosdev/benthos/v4/public/components/gcp"
-	_ "github.com/benthosdev/benthos/v4/public/components/io"
-	_ "github.com/benthosdev/benthos/v4/public/components/kafka"
-	_ "github.com/benthosdev/benthos/v4/public/components/otlp"
-	_ "github.com/benthosdev/benthos/v4/public/components/prometheus"
-	_ "github.com/benthosdev/benthos/v4/public/components/pure"
-	_ "github.com/benthosdev/benthos/v4/public/components/redis"
+	// The components of the distribution: a snippet that lints here lints
+	// with the binary.
+	_ "github.com/currents-mparticle/currents-mparticle/internal/distribution"
 )
 
 const repoRoot = "../.."

@@ -14,20 +14,8 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
-	// Stock components, imported one by one: public/components/all pulls
-	// modules this project does not need.
-	_ "github.com/benthosdev/benthos/v4/public/components/aws"
-	_ "github.com/benthosdev/benthos/v4/public/components/azure"
-	_ "github.com/benthosdev/benthos/v4/public/components/gcp"
-	_ "github.com/benthosdev/benthos/v4/public/components/io"
-	_ "github.com/benthosdev/benthos/v4/public/components/kafka"
-	_ "github.com/benthosdev/benthos/v4/public/components/otlp"
-	_ "github.com/benthosdev/benthos/v4/public/components/prometheus"
-	_ "github.com/benthosdev/benthos/v4/public/components/pure"
-	_ "github.com/benthosdev/benthos/v4/public/components/redis"
-
-	_ "github.com/currents-mparticle/currents-mparticle/plugins/components/currents"
-	_ "github.com/currents-mparticle/currents-mparticle/plugins/components/mparticle"
+	// Every component of the distribution.
+	_ "github.com/currents-mparticle/currents-mparticle/internal/distribution"
 )
 
 // Set at build time: -ldflags "-X main.version=v1.2.3 -X main.dateBuilt=2026-11-28T10:00:00Z".

@@ -23,22 +23,9 @@ import (
 	"syscall"
 	"time"
 
-	// The components of cmd/currents-mparticle, so that any pipeline it runs
-	// parses here too (TestImportsTheDistributionsComponents keeps the lists
-	// in step). Imported one by one: public/components/all pulls modules this
-	// project does not need.
-	_ "github.com/benthosdev/benthos/v4/public/components/aws"
-	_ "github.com/benthosdev/benthos/v4/public/components/azure"
-	_ "github.com/benthosdev/benthos/v4/public/components/gcp"
-	_ "github.com/benthosdev/benthos/v4/public/components/io"
-	_ "github.com/benthosdev/benthos/v4/public/components/kafka"
-	_ "github.com/benthosdev/benthos/v4/public/components/otlp"
-	_ "github.com/benthosdev/benthos/v4/public/components/prometheus"
-	_ "github.com/benthosdev/benthos/v4/public/components/pure"
-	_ "github.com/benthosdev/benthos/v4/public/components/redis"
-
-	_ "github.com/currents-mparticle/currents-mparticle/plugins/components/currents"
-	_ "github.com/currents-mparticle/currents-mparticle/plugins/components/mparticle"
+	// The components of the distribution, so that any pipeline it runs
+	// parses here too.
+	_ "github.com/currents-mparticle/currents-mparticle/internal/distribution"
 )
 
 func main() {

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"go/parser"
-	"go/token"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,31 +13,6 @@ import (
 	"github.com/currents-mparticle/currents-mparticle/internal/export"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
 )
-
-// Any config the distribution runs must parse here: the report compiles in
-// at least the distribution's components.
-func TestImportsTheDistributionsComponents(t *testing.T) {
-	imports := func(path string) map[string]bool {
-		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]bool{}
-		for _, i := range f.Imports {
-			if i.Name != nil && i.Name.Name == "_" {
-				p, _ := strconv.Unquote(i.Path.Value)
-				out[p] = true
-			}
-		}
-		return out
-	}
-	ours := imports("main.go")
-	for p := range imports(filepath.Join("..", "currents-mparticle", "main.go")) {
-		if !ours[p] {
-			t.Errorf("cmd/currents-mparticle imports %s, currents-report does not", p)
-		}
-	}
-}
 
 func writeFile(t *testing.T, dir, name, body string) string {
 	t.Helper()
