@@ -6,7 +6,8 @@ import (
 	"math"
 	"strconv"
 	"sync/atomic"
-	"unicode/utf8"
+
+	"github.com/currents-mparticle/currents-mparticle/internal/jsonstring"
 )
 
 // AppendJSON appends the event's fields to dst as one JSON object, in writer
@@ -39,7 +40,7 @@ func (f *fieldIndex) jsonKeys() []string {
 		var all []byte
 		ends := make([]int, len(f.names))
 		for i, n := range f.names {
-			all = appendJSONString(all, n)
+			all = jsonstring.Append(all, n)
 			all = append(all, ':')
 			ends[i] = len(all)
 		}
@@ -59,7 +60,7 @@ func (v Value) AppendJSON(dst []byte) []byte { return appendJSONValue(dst, v) }
 func appendJSONValue(dst []byte, v Value) []byte {
 	switch v.kind {
 	case KindString:
-		return appendJSONString(dst, v.str)
+		return jsonstring.Append(dst, v.str)
 	case KindInt:
 		return strconv.AppendInt(dst, int64(v.num), 10)
 	case KindFloat:
@@ -90,7 +91,7 @@ func appendJSONValue(dst []byte, v Value) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, e.Name)
+			dst = jsonstring.Append(dst, e.Name)
 			dst = append(dst, ':')
 			dst = appendJSONValue(dst, e.Value)
 		}
@@ -118,80 +119,6 @@ func appendJSONFloat(dst []byte, f float64) []byte {
 		}
 	}
 	return dst
-}
-
-// jsonPlain marks the ASCII bytes a JSON string holds as they are.
-var jsonPlain = func() (t [utf8.RuneSelf]bool) {
-	for b := 0x20; b < utf8.RuneSelf; b++ {
-		t[b] = b != '"' && b != '\\'
-	}
-	return t
-}()
-
-const jsonHex = "0123456789abcdef"
-
-// appendJSONString quotes s as encoding/json does with HTML escaping off.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		// Eight plain ASCII bytes at a time: most strings have nothing to
-		// escape.
-		if i+8 <= len(s) {
-			if jsonPlain8(jsonLoad64(s, i)) {
-				i += 8
-				continue
-			}
-		} else if len(s) >= 8 && jsonPlain8(jsonLoad64(s, len(s)-8)) {
-			// The tail: the last eight bytes, overlapping plain ones.
-			break
-		}
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if jsonPlain[b] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', jsonHex[b>>4], jsonHex[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', jsonHex[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // EventJSON is an event together with the JSON text written for it, carried
@@ -282,25 +209,4 @@ func ReleaseEventJSON(ctx context.Context) {
 	if c, ok := ctx.Value(eventJSONKey{}).(*EventJSON); ok {
 		c.p.Store(nil)
 	}
-}
-
-// jsonLoad64 reads eight bytes of s at i, little endian; the compiler merges
-// the loads into one.
-func jsonLoad64(s string, i int) uint64 {
-	s = s[i : i+8]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-// jsonPlain8 reports whether none of the eight bytes in x needs attention:
-// no control character, quote, backslash or non-ASCII byte (the "has byte
-// less than n" bit tricks, exact about whether any byte matches).
-func jsonPlain8(x uint64) bool {
-	const lsb, msb = 0x0101010101010101, 0x8080808080808080
-	ctl := (x - lsb*0x20) &^ x
-	quote := x ^ lsb*'"'
-	quote = (quote - lsb) &^ quote
-	bslash := x ^ lsb*'\\'
-	bslash = (bslash - lsb) &^ bslash
-	return (ctl|quote|bslash|x)&msb == 0
 }

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/jsonstring"
+	"github.com/currents-mparticle/currents-mparticle/internal/jsonstring"
 )
 
 // appendString appends s as a JSON string (see jsonstring.Append).

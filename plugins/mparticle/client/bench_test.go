@@ -14,7 +14,7 @@ import (
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/emulator"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/jsonstring"
+	"github.com/currents-mparticle/currents-mparticle/internal/jsonstring"
 )
 
 // benchItems returns users×perUser one-event items, users interleaved as

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/jsonstring"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/eventsapi"
-	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/jsonstring"
 )
 
 // Item is one mapped mParticle batch (the JSON of one user's batch, usually

@@ -5,7 +5,7 @@ import (
 	"maps"
 	"sync"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/jsonstring"
+	"github.com/currents-mparticle/currents-mparticle/internal/jsonstring"
 )
 
 // DryRunCounts is what a dry-run client wrote for one feed.

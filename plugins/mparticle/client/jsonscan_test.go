@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/jsonstring"
+	"github.com/currents-mparticle/currents-mparticle/internal/jsonstring"
 )
 
 func TestAppendJSONString(t *testing.T) {

@@ -34,7 +34,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/internal/jsonstring"
+	"github.com/currents-mparticle/currents-mparticle/internal/jsonstring"
 )
 
 // Store keeps recorded ids. Benthos cache resources fit it.

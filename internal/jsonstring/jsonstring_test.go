@@ -1,6 +1,7 @@
 package jsonstring
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 )
@@ -31,6 +32,28 @@ func TestAppendRoundTrips(t *testing.T) {
 		// Each invalid byte becomes one U+FFFD, as []rune conversion does.
 		if want := string([]rune(s)); got != want {
 			t.Errorf("%q round-trips to %q", s, got)
+		}
+	}
+}
+
+// Append writes what encoding/json writes with HTML escaping off, byte for
+// byte, for every ASCII character and the two JavaScript line separators.
+func TestAppendMatchesEncodingJSON(t *testing.T) {
+	var in []string
+	for c := 0; c < 0x80; c++ {
+		in = append(in, string(rune(c)), "abcdefgh"+string(rune(c))+"ijklmnop")
+	}
+	in = append(in, "a\u2028b\u2029c")
+	for _, s := range in {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		want := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if got := Append(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("Append(%q) = %s, encoding/json writes %s", s, got, want)
 		}
 	}
 }

@@ -1,5 +1,6 @@
 // Package jsonstring appends Go strings as JSON strings, fast and without
-// allocating: the one escaper of the mapping's hot path and of the client.
+// allocating: the one escaper of the decoder's event JSON, the mapping's
+// hot path, the client and the ledger.
 package jsonstring
 
 import "unicode/utf8"
@@ -46,6 +47,10 @@ func Append(dst []byte, s string) []byte {
 			switch c {
 			case '"', '\\':
 				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
 			case '\n':
 				dst = append(dst, '\\', 'n')
 			case '\r':
