@@ -288,6 +288,15 @@ func (h *harness) next(t *testing.T, name string) *Job {
 	return j
 }
 
+// read takes the next object, which must be name, and reads it whole in
+// one acknowledged chunk of one event.
+func (h *harness) read(t *testing.T, name string) {
+	t.Helper()
+	j := h.next(t, name)
+	send(t, j, 1).Ack(context.Background())
+	j.EndRead(context.Background(), nil, false)
+}
+
 func (h *harness) awaitDone(t *testing.T) {
 	t.Helper()
 	select {
@@ -502,19 +511,12 @@ func TestSchedulerListingErrorResumesAtTheHourReached(t *testing.T) {
 // lists its hour however old; nothing is handed out twice; the scheduler
 // never ends.
 func TestSchedulerWatchPollsAndWaitsForObjectsToSettle(t *testing.T) {
-	ctx := context.Background()
 	old := t0.Truncate(time.Hour).Add(-5 * time.Hour)
 	young := obj("y", old)
 	young.ModTime = t0.Add(-10 * time.Second)
 	src := &fakeSource{objs: []Object{obj("a", old), young}}
 	h := start(t, SchedulerConfig{Watch: true, PollInterval: time.Minute, Lookback: 3 * time.Hour, MinAge: 30 * time.Second}, src, newBook())
-	read := func(name string) {
-		j := h.next(t, name)
-		send(t, j, 1).Ack(ctx)
-		j.EndRead(ctx, nil, false)
-	}
-
-	read("a")
+	h.read(t, "a")
 	if l := h.book.awaitPass(t); l != "passed 1 <nil> 1m0s" {
 		t.Fatalf("pass 1: %s", l)
 	}
@@ -523,8 +525,8 @@ func TestSchedulerWatchPollsAndWaitsForObjectsToSettle(t *testing.T) {
 	}
 	src.add(obj("n", t0.Truncate(time.Hour)))
 	h.clock.Step(t, time.Minute)
-	read("y") // its hour is older than the lookback, but it was left to settle
-	read("n")
+	h.read(t, "y") // its hour is older than the lookback, but it was left to settle
+	h.read(t, "n")
 	if l := h.book.awaitPass(t); l != "passed 2 <nil> 1m0s" {
 		t.Fatalf("pass 2: %s", l)
 	}
@@ -585,7 +587,6 @@ func TestBackoff(t *testing.T) {
 // is not handed out again when a later hour of the same pass is reached: the
 // next pass lists that hour again, for the object left to settle.
 func TestSchedulerWatchKeepsWhatItHandedOutWhileAnHourIsUnsettled(t *testing.T) {
-	ctx := context.Background()
 	old := t0.Truncate(time.Hour).Add(-30 * 24 * time.Hour)
 	young := func(name string, hour time.Time) Object {
 		o := obj(name, hour)
@@ -594,18 +595,13 @@ func TestSchedulerWatchKeepsWhatItHandedOutWhileAnHourIsUnsettled(t *testing.T) 
 	}
 	src := &fakeSource{objs: []Object{obj("a", old), young("y", old), young("z", old.Add(time.Hour))}}
 	h := start(t, SchedulerConfig{Watch: true, PollInterval: time.Minute, Lookback: 3 * time.Hour, MinAge: 30 * time.Second}, src, newBook())
-	read := func(name string) {
-		j := h.next(t, name)
-		send(t, j, 1).Ack(ctx)
-		j.EndRead(ctx, nil, false)
-	}
-	read("a")
+	h.read(t, "a")
 	if l := h.book.awaitPass(t); l != "passed 1 <nil> 1m0s" {
 		t.Fatalf("pass 1: %s", l)
 	}
 	h.clock.Step(t, time.Minute)
-	read("y")
-	read("z")
+	h.read(t, "y")
+	h.read(t, "z")
 	if l := h.book.awaitPass(t); l != "passed 2 <nil> 1m0s" {
 		t.Fatalf("pass 2: %s (%q)", l, h.book.log)
 	}
