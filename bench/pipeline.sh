@@ -12,6 +12,7 @@
 #   bash bench/pipeline.sh [events]      # default 100000
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 events=${1:-100000}
 limited_events=${LIMITED_EVENTS:-4000}
 port=${BENCH_PORT:-18080}
@@ -80,30 +81,7 @@ input:
     codec: avro-ocf:marshaler=goavro
 pipeline:
   processors:
-    - mapping: |
-        let type = @path.re_find_all("event_type=([^/]+)").index(0).replace_all("event_type=", "")
-        let name = match \$type {
-          "users.messages.email.Send" => "Email Sends"
-          "users.messages.email.Open" => "Email Opens"
-          "users.messages.email.Click" => "Email Clicks"
-          "users.messages.pushnotification.Send" => "Push Notification Sends"
-          "users.messages.pushnotification.Open" => "Push Notification Opens"
-          _ => null
-        }
-        # goavro writes nullable fields as {"string": "value"}: unwrap them.
-        let fields = this.map_each(kv -> if kv.value.type() == "object" { kv.value.values().index(0) } else { kv.value })
-        root = if \$name == null || \$fields.external_user_id == null { deleted() } else {
-          {
-            "schema_version": 2, "environment": "production",
-            "user_identities": { "customer_id": \$fields.external_user_id },
-            "events": [ { "event_type": "custom_event", "data": {
-              "event_name": \$name, "custom_event_type": "other",
-              "timestamp_unixtime_ms": \$fields.time * 1000, "source_message_id": \$fields.id,
-              "custom_attributes": \$fields.without("id", "user_id", "external_user_id", "time", "email_address", "media_urls").filter(kv -> kv.value != null && kv.value.type() != "array")
-            } } ]
-          }
-        }
-        meta feed = if \$fields.platform == "ios" { "ios" } else if \$fields.platform == "android" { "android" } else if \$fields.platform == "web" { "web" } else { "unbound" }
+$(stock_mapping)
 output:
   switch:
     cases:
