@@ -249,10 +249,7 @@ func (l *Ledger) claimOne(ctx, sctx context.Context, c *Claim, id string) Decisi
 	l.inflight[id] = f
 	l.mu.Unlock()
 
-	value, found, err := l.cfg.Store.Get(sctx, l.cfg.Prefix+id)
-	if err != nil {
-		l.cfg.Metrics.StoreError("get")
-	}
+	value, found := l.get(sctx, id)
 	if found && (bytes.Equal(value, valueDelivered) || l.delivered(ctx, value)) {
 		l.finish(id, f, true)
 		return Duplicate
@@ -270,34 +267,29 @@ func (l *Ledger) claimOne(ctx, sctx context.Context, c *Claim, id string) Decisi
 // the caller then sends the event as usual.
 func (l *Ledger) delivered(ctx context.Context, value []byte) bool {
 	if rec, ok := bytes.CutPrefix(value, []byte(recordPrefix)); ok {
-		return l.resend(ctx, rec)
+		return l.resend(ctx, rec, "")
 	}
 	srid, ok := bytes.CutPrefix(value, []byte(pendingPrefix))
 	if !ok {
 		return false
 	}
-	raw, found, err := l.get(ctx, batchKey+string(srid))
-	if err != nil {
-		l.cfg.Metrics.StoreError("get")
-	}
+	rctx, cancel := l.bound(ctx, 1)
+	raw, found := l.get(rctx, batchKey+string(srid))
+	cancel()
 	if !found {
 		return false
 	}
 	if bytes.Equal(raw, valueDelivered) {
 		return true
 	}
-	if !l.resend(ctx, raw) {
-		return false
-	}
-	l.put(ctx, batchKey+string(srid), valueDelivered)
-	return true
+	return l.resend(ctx, raw, batchKey+string(srid))
 }
 
 // resend sends the batch of a batchRecord again and, once mParticle accepted
-// it, records its ids as delivered: the client's Accepted hook may have
-// marked the batch already, but one of its ids may have been written over
-// since.
-func (l *Ledger) resend(ctx context.Context, raw []byte) bool {
+// it, records its ids as delivered, and the batch's key (when it has one,
+// not "") too: the client's Accepted hook may have marked the batch already,
+// but one of its ids may have been written over since.
+func (l *Ledger) resend(ctx context.Context, raw []byte, batchKey string) bool {
 	var rec batchRecord
 	if l.cfg.Resend == nil || json.Unmarshal(raw, &rec) != nil {
 		return false
@@ -305,11 +297,16 @@ func (l *Ledger) resend(ctx context.Context, raw []byte) bool {
 	if err := l.cfg.Resend(ctx, rec.Feed, rec.Body); err != nil {
 		return false
 	}
+	entries := make([]Entry, 0, len(rec.IDs)+1)
 	for _, id := range rec.IDs {
 		if id != "" {
-			l.put(ctx, id, valueDelivered)
+			entries = append(entries, Entry{id, valueDelivered})
 		}
 	}
+	if batchKey != "" {
+		entries = append(entries, Entry{batchKey, valueDelivered})
+	}
+	l.putAll(ctx, entries)
 	return true
 }
 
@@ -422,10 +419,14 @@ func (l *Ledger) Wait(ctx context.Context, ids []string) error {
 	return nil
 }
 
-func (l *Ledger) get(ctx context.Context, key string) ([]byte, bool, error) {
-	ctx, cancel := l.bound(ctx, 1)
-	defer cancel()
-	return l.cfg.Store.Get(ctx, l.cfg.Prefix+key)
+// get reads key under a deadline the caller set with bound; a failure is
+// counted and reads as not found.
+func (l *Ledger) get(ctx context.Context, key string) ([]byte, bool) {
+	value, found, err := l.cfg.Store.Get(ctx, l.cfg.Prefix+key)
+	if err != nil {
+		l.cfg.Metrics.StoreError("get")
+	}
+	return value, found && err == nil
 }
 
 func (l *Ledger) finish(id string, f *flight, delivered bool) {
@@ -436,10 +437,6 @@ func (l *Ledger) finish(id string, f *flight, delivered bool) {
 	l.mu.Unlock()
 	f.delivered = delivered
 	close(f.done)
-}
-
-func (l *Ledger) put(ctx context.Context, key string, value []byte) {
-	l.putAll(ctx, []Entry{{key, value}})
 }
 
 // bound gives n store calls the time n single calls would have: one
