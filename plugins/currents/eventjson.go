@@ -5,7 +5,7 @@ import (
 	"encoding/base64"
 	"math"
 	"strconv"
-	"sync/atomic"
+	"sync"
 
 	"github.com/currents-mparticle/currents-mparticle/internal/jsonstring"
 )
@@ -130,36 +130,43 @@ func appendJSONFloat(dst []byte, f float64) []byte {
 // An EventJSON is a context.Context whose values are its parent's plus
 // itself. Make them with EventJSONs, one per message of a batch, in one
 // allocation per batch.
+//
+// The event is held in the carrier itself, under a lock, so that
+// ReleaseEventJSON really lets go of it: every message derived from the
+// first shares this context, and Benthos keeps the input's messages until
+// the output acknowledges them, so an event left here would keep its whole
+// Avro block alive for as long as any message of the batch is in flight.
 type EventJSON struct {
 	context.Context
-	p atomic.Pointer[eventText]
+	mu   sync.Mutex
+	item eventText
 }
 
 type eventText struct {
 	ev   Event
-	text []byte
+	text []byte // nil once released
 }
 
 type eventJSONKey struct{}
 
 // EventJSONs are the carriers of one message batch.
 type EventJSONs struct {
-	ctxs  []EventJSON
-	items []eventText
+	ctxs []EventJSON
 }
 
 // NewEventJSONs returns carriers for n messages.
 func NewEventJSONs(n int) *EventJSONs {
-	return &EventJSONs{ctxs: make([]EventJSON, n), items: make([]eventText, n)}
+	return &EventJSONs{ctxs: make([]EventJSON, n)}
 }
 
 // Set makes the i-th carrier carry ev and the text written for it, on top of
 // parent, and returns it as the message's context.
 func (b *EventJSONs) Set(i int, parent context.Context, ev Event, text []byte) context.Context {
 	c := &b.ctxs[i]
-	b.items[i] = eventText{ev: ev, text: text}
+	c.mu.Lock()
 	c.Context = parent
-	c.p.Store(&b.items[i])
+	c.item = eventText{ev: ev, text: text}
+	c.mu.Unlock()
 	return c
 }
 
@@ -171,20 +178,23 @@ func (c *EventJSON) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-func carried(ctx context.Context) *eventText {
+func carried(ctx context.Context) (eventText, bool) {
 	c, ok := ctx.Value(eventJSONKey{}).(*EventJSON)
 	if !ok {
-		return nil
+		return eventText{}, false
 	}
-	return c.p.Load()
+	c.mu.Lock()
+	it := c.item
+	c.mu.Unlock()
+	return it, it.text != nil
 }
 
 // EventJSONFrom returns the event carried by ctx when text is the very slice
 // written for it (the same array and length), and false otherwise: when ctx
 // carries none, or when text is any other slice, even with the same bytes.
 func EventJSONFrom(ctx context.Context, text []byte) (Event, bool) {
-	c := carried(ctx)
-	if c == nil || len(text) == 0 || len(c.text) != len(text) || &c.text[0] != &text[0] {
+	c, ok := carried(ctx)
+	if !ok || len(text) == 0 || len(c.text) != len(text) || &c.text[0] != &text[0] {
 		return Event{}, false
 	}
 	return c.ev, true
@@ -194,8 +204,8 @@ func EventJSONFrom(ctx context.Context, text []byte) (Event, bool) {
 // content now is: its writer-schema field order still applies when a
 // processor changed a field.
 func CarriedEvent(ctx context.Context) (Event, bool) {
-	c := carried(ctx)
-	if c == nil {
+	c, ok := carried(ctx)
+	if !ok {
 		return Event{}, false
 	}
 	return c.ev, true
@@ -207,6 +217,8 @@ func CarriedEvent(ctx context.Context) (Event, bool) {
 // later readers of the same context parse the message instead.
 func ReleaseEventJSON(ctx context.Context) {
 	if c, ok := ctx.Value(eventJSONKey{}).(*EventJSON); ok {
-		c.p.Store(nil)
+		c.mu.Lock()
+		c.item = eventText{}
+		c.mu.Unlock()
 	}
 }

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
+	"weak"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
@@ -139,6 +142,36 @@ func TestEventJSONFrom(t *testing.T) {
 	if _, ok := currents.CarriedEvent(ctx); ok {
 		t.Fatal("a released context still carries its event")
 	}
+}
+
+// A released carrier lets go of its event: Benthos keeps every message of a
+// batch (and so their shared carriers) until the output acknowledges it, and
+// an event still held would keep its whole Avro block alive.
+func TestReleaseEventJSONLetsGoOfTheEvent(t *testing.T) {
+	block := make([]byte, 1<<20) // stands for a decoded Avro block
+	copy(block, "e1")
+	alive := weak.Make(&block[0])
+	ev := currents.NewEvent("t", []currents.Entry{{Name: "id", Value: currents.StringValue(unsafe.String(&block[0], 2))}})
+	text := ev.AppendJSON(nil)
+	carriers := currents.NewEventJSONs(2)
+	ctx := carriers.Set(0, context.Background(), ev, text)
+	other := carriers.Set(1, context.Background(), currents.NewEvent("t", nil), []byte("{}"))
+	block, ev = nil, currents.Event{}
+	runtime.GC()
+	if alive.Value() == nil {
+		t.Fatal("the event was collected while carried")
+	}
+	currents.ReleaseEventJSON(ctx)
+	runtime.GC()
+	if alive.Value() != nil {
+		t.Fatal("a released carrier still keeps its event's block alive")
+	}
+	// The other carriers of the batch are untouched.
+	if _, ok := currents.CarriedEvent(other); !ok {
+		t.Fatal("releasing one carrier released another")
+	}
+	runtime.KeepAlive(ctx)
+	runtime.KeepAlive(other)
 }
 
 func BenchmarkEventJSON(b *testing.B) {

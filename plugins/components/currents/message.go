@@ -6,6 +6,7 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/strchunk"
 	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 )
 
@@ -55,9 +56,17 @@ type eventMessages struct {
 	n     int                 // events of the batch
 	times string              // the batch's currents_time values, end to end
 	ends  []int32             // ends[i]: end of event i's time in times
+	// ids holds copies of the events' ids: an event's own id points into
+	// its whole Avro block, which the metadata would keep alive for as
+	// long as the message is in flight (internal/strchunk).
+	ids strchunk.Chunks
 	// written and bytes count the events written and their JSON bytes.
 	written, bytes int
 }
+
+// eventIDBytes is the length of Braze's event ids (UUIDs), to size the
+// chunk the ids of a batch are copied into.
+const eventIDBytes = 36
 
 // eventJSONGuess is a guess of one event's JSON size, to size the first
 // buffer of a batch before any event was written.
@@ -66,7 +75,8 @@ const eventJSONGuess = 768
 // newEventMessages prepares the messages of evs; message(i) builds the i-th,
 // in any subset, each at most once.
 func newEventMessages(evs []decoder.Event, src *eventSource) *eventMessages {
-	m := &eventMessages{src: src, ctxs: decoder.NewEventJSONs(len(evs)), n: len(evs), ends: make([]int32, len(evs))}
+	m := &eventMessages{src: src, ctxs: decoder.NewEventJSONs(len(evs)), n: len(evs), ends: make([]int32, len(evs)),
+		ids: strchunk.Chunks{Size: len(evs) * eventIDBytes}}
 	var digits []byte
 	if len(evs) > 0 {
 		digits = make([]byte, 0, len(evs)*11)
@@ -109,7 +119,7 @@ func (m *eventMessages) message(i int, ev decoder.Event) *service.Message {
 		src.eventType, src.eventTypeAny = ev.Type, ev.Type
 	}
 	msg.MetaSetMut("currents_event_type", src.eventTypeAny)
-	msg.MetaSetMut("currents_id", ev.ID())
+	msg.MetaSetMut("currents_id", m.ids.Clone(ev.ID()))
 	from := int32(0)
 	if i > 0 {
 		from = m.ends[i-1]

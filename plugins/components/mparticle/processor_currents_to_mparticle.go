@@ -14,6 +14,7 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/strchunk"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	mapping "github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
 )
@@ -299,7 +300,11 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 	var written, bytes int // batches written into buf so far, and their bytes
 	var counts ctmCounts
 	var tally ctmTally
-	var boxes ctmMetaBoxes
+	// The metadata strings cut from the event (user, id, name) are copied
+	// into chunks shared by the batch: the event's own point into its
+	// whole Avro block, which the output would keep alive while it holds
+	// the message (internal/strchunk).
+	boxes := ctmMetaBoxes{strs: strchunk.Chunks{Size: len(batch) * ctmMetaStringBytes}}
 	var nFast, nParsed int64
 	defer func() {
 		p.flush(&counts)
@@ -385,7 +390,7 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 		// next message's batch in the shared buffer.
 		mapped.SetBytes(buf[start:len(buf):len(buf)])
 		mapped.MetaSetMut(ctmMetaFeed, ctmFeedMeta(res.Feed))
-		mapped.MetaSetMut(ctmMetaUser, res.User)
+		mapped.MetaSetMut(ctmMetaUser, boxes.strs.Clone(res.User))
 		mapped.MetaSetMut(ctmMetaHistorical, ctmBoolMeta(res.Historical))
 		mapped.MetaSetMut(ctmMetaEventID, boxes.eventID(msg, res.SourceMessageID))
 		mapped.MetaSetMut(ctmMetaEventName, boxes.name(res.EventName))
@@ -397,10 +402,16 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 	return []service.MessageBatch{out}, nil
 }
 
+// ctmMetaStringBytes is a guess of the bytes of one message's metadata
+// strings cut from its event, to size the batch's string chunks.
+const ctmMetaStringBytes = 64
+
 // ctmMetaBoxes saves the allocation of boxing a metadata value the batch
 // already has boxed: the event id is most often the input's currents_id,
-// and the event name is the same for the events of one type.
+// and the event name is the same for the events of one type. Strings of
+// the event are copied into strs before they are kept.
 type ctmMetaBoxes struct {
+	strs        strchunk.Chunks
 	lastName    string
 	lastNameAny any
 }
@@ -411,11 +422,12 @@ func (b *ctmMetaBoxes) eventID(in *service.Message, id string) any {
 			return v
 		}
 	}
-	return id
+	return b.strs.Clone(id)
 }
 
 func (b *ctmMetaBoxes) name(n string) any {
 	if b.lastNameAny == nil || n != b.lastName {
+		n = b.strs.Clone(n)
 		b.lastName, b.lastNameAny = n, n
 	}
 	return b.lastNameAny

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
+	"weak"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 	"github.com/hamba/avro/v2"
@@ -302,4 +305,65 @@ func BenchmarkProcessorCarried(b *testing.B) {
 		b.Fatalf("%d of %d events took the fast path", n, b.N*len(batch))
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
+}
+
+// A mapped message keeps nothing of its event's Avro block: the event's
+// strings point into the block's decoded bytes, and the output holds mapped
+// messages for as long as mParticle takes them, so metadata cut from those
+// strings would keep megabytes alive per message batch in flight.
+func TestMappedMessagesDoNotKeepTheEventsBlockAlive(t *testing.T) {
+	conf, err := ctmProcSpec().ParseYAML(`app_platforms: { app-ios: ios }`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ctmProcFromParsed(conf, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := make([]byte, 1<<20) // stands for the decoded bytes of an Avro block
+	alive := weak.Make(&block[0])
+	at := 0
+	cut := func(s string) currents.Value { // a string of the block, as the decoder makes them
+		n := copy(block[at:], s)
+		v := currents.StringValue(unsafe.String(&block[at], n))
+		at += n
+		return v
+	}
+	batch := make(service.MessageBatch, 3)
+	ctxs := currents.NewEventJSONs(len(batch))
+	for i := range batch {
+		ev := currents.NewEvent("users.behaviors.CustomEvent", []currents.Entry{
+			{Name: "id", Value: cut(fmt.Sprintf("0d2f378f-a910-4ca9-b77e-82348f9b%04d", i))},
+			{Name: "user_id", Value: cut("5f3a9c1e2b7d4a0012345678")},
+			{Name: "external_user_id", Value: cut(fmt.Sprintf("user-%d", i))},
+			{Name: "time", Value: currents.IntValue(int64(ctmRecent()))},
+			{Name: "name", Value: cut(fmt.Sprintf("custom event %d", i))},
+			{Name: "app_id", Value: cut("app-ios")},
+			{Name: "platform", Value: cut("ios")},
+		})
+		text := ev.AppendJSON(nil)
+		batch[i] = service.NewMessage(text).WithContext(ctxs.Set(i, context.Background(), ev, text))
+		batch[i].MetaSetMut("currents_event_type", ev.Type)
+		batch[i].MetaSetMut("currents_id", strings.Clone(ev.ID()))
+	}
+	out, err := p.ProcessBatch(context.Background(), batch)
+	if err != nil || len(out) != 1 || len(out[0]) != len(batch) {
+		t.Fatalf("mapped %v, %v", out, err)
+	}
+	block, batch = nil, nil
+	runtime.GC()
+	if alive.Value() != nil {
+		for _, m := range out[0] {
+			m.MetaWalkMut(func(k string, v any) error { t.Logf("%s: %v", k, v); return nil })
+		}
+		t.Fatal("the mapped messages keep their events' block alive")
+	}
+	for i, m := range out[0] {
+		if u, _ := m.MetaGet(ctmMetaUser); u != fmt.Sprintf("user-%d", i) {
+			t.Errorf("message %d: %s %q", i, ctmMetaUser, u)
+		}
+		if n, _ := m.MetaGet(ctmMetaEventName); n != fmt.Sprintf("custom event %d", i) {
+			t.Errorf("message %d: %s %q", i, ctmMetaEventName, n)
+		}
+	}
 }

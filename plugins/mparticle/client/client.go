@@ -410,7 +410,10 @@ func (c *Client) send(ctx context.Context, items []Item, hold bool) []error {
 	if p == nil {
 		p = &packer{}
 	}
-	defer c.packers.Put(p)
+	defer func() {
+		p.release()
+		c.packers.Put(p)
+	}()
 	plans := p.pack(c, items, errs)
 
 	if len(plans) == 1 {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/validate"
+	"runtime"
+	"weak"
 )
 
 // seenRequest is one request a scripted server received.
@@ -773,5 +775,27 @@ func TestIsTemporary(t *testing.T) {
 		if got := IsTemporary(tt.err); got != tt.want {
 			t.Errorf("IsTemporary(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+}
+
+// Once Send returned, the client keeps no reference into the items' bytes:
+// they are most often slices of one buffer shared by a whole batch of
+// messages, which a stale reference in a pooled packer would keep alive.
+func TestSendKeepsNoReferenceToTheItems(t *testing.T) {
+	var out bytes.Buffer
+	c, _, _ := newTestClient(t, "http://127.0.0.1:1/v2", func(cfg *Config) { cfg.DryRun = &out })
+	items, _ := oneEventItems("ios", 1, 3, recentMS)
+	shared := make([]byte, 0, 1<<20)
+	for i := range items {
+		start := len(shared)
+		shared = append(shared, items[i].Batch...)
+		items[i].Batch = shared[start:len(shared):len(shared)]
+	}
+	alive := weak.Make(&shared[:1][0])
+	requireAllDelivered(t, c.Send(context.Background(), items))
+	items, shared = nil, nil
+	runtime.GC()
+	if alive.Value() != nil {
+		t.Fatal("the client still holds the items' bytes after Send returned")
 	}
 }

@@ -170,6 +170,18 @@ func (p *packer) reset(n int) {
 	}
 }
 
+// release drops the packer's references into the items it packed, before it
+// goes back to the pool: an item's bytes are most often a slice of a buffer
+// shared by a whole batch of messages (the currents_to_mparticle processor
+// writes a batch's output into one), so one stale reference would keep that
+// buffer alive for as long as the packer sits in the pool.
+func (p *packer) release() {
+	// Whole capacities: a parse that failed may have cut a slice back.
+	clear(p.events[:cap(p.events)])
+	clear(p.members[:cap(p.members)])
+	clear(p.ids[:cap(p.ids)])
+}
+
 // parse reads one item: its feed, canonical envelope and events.
 func (p *packer) parse(c *Client, it Item, now time.Time) (itemInfo, *DeliveryError) {
 	info := itemInfo{next: -1, evStart: len(p.events), evEnd: len(p.events)}
