@@ -219,7 +219,7 @@ func (m *Mapper) AppendBatch(dst []byte, ev currents.Event) ([]byte, Result, err
 		return dst, Result{Dropped: plan.drop}, nil
 	}
 	s := m.scratch.Get().(*scratch)
-	defer m.putScratch(s)
+	defer m.scratch.Put(s)
 	mp := s.start(m, ev, plan)
 	mp.scan(s, true)
 	if err := mp.run(s); err != nil {
@@ -253,7 +253,7 @@ func (m *Mapper) unmapped(err error) (Result, error) {
 // unbound. It does not look at identity or type filters.
 func (m *Mapper) Feed(ev currents.Event) (Feed, error) {
 	s := m.scratch.Get().(*scratch)
-	defer m.putScratch(s)
+	defer m.scratch.Put(s)
 	mp := s.start(m, ev, m.plan(ev.Type))
 	mp.scan(s, false)
 	mp.id, _, _ = mp.str(roleID)
@@ -277,19 +277,6 @@ type scratch struct {
 	events     [1]Event
 	products   [1]Product
 	attrs      []Attribute
-}
-
-// putScratch returns a scratch to the pool without the event it mapped: the
-// event's strings point into the decoded bytes of its whole Avro block
-// (plugins/currents/reader.go), which a pooled scratch would keep alive.
-func (m *Mapper) putScratch(s *scratch) {
-	clear(s.sink.attrs)
-	s.sink = attrSink{}
-	clear(s.mp.roles[:])
-	s.mp.ev, s.mp.id, s.mp.res = currents.Event{}, "", Result{}
-	s.batch = Batch{}
-	s.identities, s.userAttrs, s.events, s.products = [2]Identity{}, [1]Attribute{}, [1]Event{}, [1]Product{}
-	m.scratch.Put(s)
 }
 
 // start readies the scratch for one event.
