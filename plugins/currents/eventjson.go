@@ -123,7 +123,7 @@ func appendJSONFloat(dst []byte, f float64) []byte {
 
 // EventJSON is an event together with the JSON text written for it, carried
 // as a context beside a message whose content is that text. A consumer that
-// finds the message's content to be the very slice written (EventJSONFrom)
+// finds the message's content to be the very slice written (CarriedJSON.Unchanged)
 // knows the content is unchanged and may use the event instead of parsing
 // the text.
 //
@@ -178,37 +178,35 @@ func (c *EventJSON) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-func carried(ctx context.Context) (eventText, bool) {
-	c, ok := ctx.Value(eventJSONKey{}).(*EventJSON)
-	if !ok {
-		return eventText{}, false
-	}
-	c.mu.Lock()
-	it := c.item
-	c.mu.Unlock()
-	return it, it.text != nil
+// CarriedJSON is what a carrier held: an event and the JSON text written
+// for it.
+type CarriedJSON struct {
+	Event Event
+	text  []byte
 }
 
-// EventJSONFrom returns the event carried by ctx when text is the very slice
-// written for it (the same array and length), and false otherwise: when ctx
-// carries none, or when text is any other slice, even with the same bytes.
-func EventJSONFrom(ctx context.Context, text []byte) (Event, bool) {
-	c, ok := carried(ctx)
-	if !ok || len(text) == 0 || len(c.text) != len(text) || &c.text[0] != &text[0] {
-		return Event{}, false
-	}
-	return c.ev, true
+// Unchanged reports whether text is the very slice written for the event
+// (the same array and length): a message whose content is that slice was
+// changed by no processor, and its event may be used instead of parsing the
+// content. Any other slice is not, even with the same bytes.
+func (c CarriedJSON) Unchanged(text []byte) bool {
+	return len(text) > 0 && len(c.text) == len(text) && &c.text[0] == &text[0]
 }
 
-// CarriedEvent returns the event carried by ctx whatever the message's
-// content now is: its writer-schema field order still applies when a
-// processor changed a field.
-func CarriedEvent(ctx context.Context) (Event, bool) {
-	c, ok := carried(ctx)
-	if !ok {
-		return Event{}, false
+// TakeEventJSON returns what ctx carries and releases it (ReleaseEventJSON)
+// in one step; ok is false when ctx carries nothing, or nothing any more.
+// The event's writer-schema field order applies even when a processor
+// changed the content.
+func TakeEventJSON(ctx context.Context) (c CarriedJSON, ok bool) {
+	e, found := ctx.Value(eventJSONKey{}).(*EventJSON)
+	if !found {
+		return CarriedJSON{}, false
 	}
-	return c.ev, true
+	e.mu.Lock()
+	it := e.item
+	e.item = eventText{}
+	e.mu.Unlock()
+	return CarriedJSON{Event: it.ev, text: it.text}, it.text != nil
 }
 
 // ReleaseEventJSON makes ctx carry no event any more, so that the messages

@@ -107,40 +107,44 @@ func TestEventJSONGenerated(t *testing.T) {
 	}
 }
 
-// EventJSONFrom gives the event only for the very slice written: not for
-// another slice with the same bytes, nor a shorter one of the same array.
-func TestEventJSONFrom(t *testing.T) {
+// TakeEventJSON gives the event once, and the event is unchanged only for
+// the very slice written: not for another slice with the same bytes, nor a
+// shorter one of the same array.
+func TestTakeEventJSON(t *testing.T) {
 	ev := currents.NewEvent("t", []currents.Entry{{Name: "id", Value: currents.StringValue("e1")}})
 	text := ev.AppendJSON(nil)
 	type key struct{}
 	parent := context.WithValue(context.Background(), key{}, "parent value")
-	ctx := currents.NewEventJSONs(1).Set(0, parent, ev, text)
+	carriers := currents.NewEventJSONs(2)
+	ctx := carriers.Set(0, parent, ev, text)
 	// Wrapped, as Benthos's tracing wraps a message's context.
 	ctx = context.WithValue(ctx, struct{ k int }{1}, 1)
-	if got, ok := currents.EventJSONFrom(ctx, text); !ok || got.ID() != "e1" {
-		t.Fatalf("same slice: %v %v", got, ok)
-	}
-	if _, ok := currents.EventJSONFrom(ctx, append([]byte(nil), text...)); ok {
-		t.Fatal("a copy of the text was taken for the written slice")
-	}
-	if _, ok := currents.EventJSONFrom(ctx, text[:len(text)-1]); ok {
-		t.Fatal("a shorter slice was taken for the written slice")
-	}
-	if _, ok := currents.EventJSONFrom(context.Background(), text); ok {
-		t.Fatal("a context without an event gave one")
-	}
 	if ctx.Value(key{}) != "parent value" {
 		t.Fatal("the parent's values are lost")
 	}
-	if got, ok := currents.CarriedEvent(ctx); !ok || got.ID() != "e1" {
-		t.Fatal("CarriedEvent lost the event")
+	got, ok := currents.TakeEventJSON(ctx)
+	if !ok || got.Event.ID() != "e1" {
+		t.Fatalf("took %v %v", got, ok)
 	}
-	currents.ReleaseEventJSON(ctx)
-	if _, ok := currents.EventJSONFrom(ctx, text); ok {
+	if !got.Unchanged(text) {
+		t.Fatal("the very slice written is taken for changed")
+	}
+	if got.Unchanged(append([]byte(nil), text...)) {
+		t.Fatal("a copy of the text was taken for the written slice")
+	}
+	if got.Unchanged(text[:len(text)-1]) || got.Unchanged(nil) {
+		t.Fatal("another slice was taken for the written slice")
+	}
+	if _, ok := currents.TakeEventJSON(ctx); ok {
+		t.Fatal("a taken event was given twice")
+	}
+	if _, ok := currents.TakeEventJSON(context.Background()); ok {
+		t.Fatal("a context without an event gave one")
+	}
+	other := carriers.Set(1, parent, ev, text)
+	currents.ReleaseEventJSON(other)
+	if _, ok := currents.TakeEventJSON(other); ok {
 		t.Fatal("a released context still gives its event")
-	}
-	if _, ok := currents.CarriedEvent(ctx); ok {
-		t.Fatal("a released context still carries its event")
 	}
 }
 
@@ -167,7 +171,7 @@ func TestReleaseEventJSONLetsGoOfTheEvent(t *testing.T) {
 		t.Fatal("a released carrier still keeps its event's block alive")
 	}
 	// The other carriers of the batch are untouched.
-	if _, ok := currents.CarriedEvent(other); !ok {
+	if _, ok := currents.TakeEventJSON(other); !ok {
 		t.Fatal("releasing one carrier released another")
 	}
 	runtime.KeepAlive(ctx)

@@ -18,6 +18,9 @@ type eventSource struct {
 	object, schema, date, integration any // nil when unknown
 	eventType                         string
 	eventTypeAny                      any
+	// jsonEvents and jsonBytes count the events of the object written so
+	// far and their JSON bytes: a batch's buffer is sized by their mean.
+	jsonEvents, jsonBytes int
 }
 
 // newEventSource describes an object: its key or path ("" when unknown), the
@@ -86,7 +89,14 @@ func newEventMessages(evs []decoder.Event, src *eventSource) *eventMessages {
 		m.ends[i] = int32(len(digits))
 	}
 	m.times = string(digits)
-	m.buf = make([]byte, 0, len(evs)*eventJSONGuess+eventJSONGuess)
+	// Sized by the mean of the object's events so far, with an eighth to
+	// spare: a buffer too large is allocated and zeroed for nothing, one
+	// too small costs a second buffer (see message).
+	size := eventJSONGuess
+	if src.jsonEvents > 0 {
+		size = (src.jsonBytes/src.jsonEvents + 1) * 9 / 8
+	}
+	m.buf = make([]byte, 0, len(evs)*size+eventJSONGuess)
 	return m
 }
 
@@ -109,6 +119,8 @@ func (m *eventMessages) message(i int, ev decoder.Event) *service.Message {
 	m.buf = ev.AppendJSON(m.buf)
 	m.written++
 	m.bytes += len(m.buf) - start
+	m.src.jsonEvents++
+	m.src.jsonBytes += len(m.buf) - start
 	// Capped: nothing appended to this message's content may reach the
 	// next message's in the shared buffer.
 	text := m.buf[start:len(m.buf):len(m.buf)]

@@ -319,10 +319,6 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 	}()
 	for i, msg := range batch {
 		ev, fast, err := ctmEvent(msg)
-		// The mapped message shares the input's context: without the
-		// event, it does not keep the event's Avro block alive while the
-		// output holds it.
-		currents.ReleaseEventJSON(msg.Context())
 		if fast {
 			nFast++
 		} else {
@@ -464,33 +460,35 @@ func ctmBoolMeta(b bool) any {
 // the writer schema order of the carried event, if any (a processor that
 // changed a field does not change which attributes fall beyond mParticle's
 // limit). fast reports which way the event was read.
+//
+// The carried event is taken, not only read: the mapped message shares the
+// input's context, and without the event it does not keep the event's Avro
+// block alive while the output holds it.
 func ctmEvent(msg *service.Message) (ev currents.Event, fast bool, err error) {
-	eventType, ok := msg.MetaGet(ctmMetaEventType)
-	if !ok || eventType == "" {
+	carried, ok := currents.TakeEventJSON(msg.Context())
+	eventType, found := msg.MetaGet(ctmMetaEventType)
+	if !found || eventType == "" {
 		return currents.Event{}, false, fmt.Errorf("message has no %s metadata: the currents_to_mparticle processor maps the events of the braze_currents scanner, which sets it", ctmMetaEventType)
 	}
-	ctx := msg.Context()
-	carried, ok := currents.CarriedEvent(ctx)
 	if ok {
-		if raw, err := msg.AsBytes(); err == nil {
-			if ev, ok := currents.EventJSONFrom(ctx, raw); ok {
-				// The type is the metadata's, which a processor may change.
-				ev.Type = eventType
-				return ev, true, nil
-			}
+		if raw, err := msg.AsBytes(); err == nil && carried.Unchanged(raw) {
+			ev := carried.Event
+			// The type is the metadata's, which a processor may change.
+			ev.Type = eventType
+			return ev, true, nil
 		}
 	}
 	structured, err := msg.AsStructured()
 	if err != nil {
 		return currents.Event{Type: eventType}, false, fmt.Errorf("currents event %s: message is not JSON: %w", eventType, err)
 	}
-	fields, ok := structured.(map[string]any)
-	if !ok {
+	fields, isMap := structured.(map[string]any)
+	if !isMap {
 		return currents.Event{Type: eventType}, false, fmt.Errorf("currents event %s: message is a JSON %s, want an object of event fields", eventType, ctmJSONKind(structured))
 	}
 	var order []string
-	if carried.Len() > 0 {
-		order = carried.Names()
+	if ok && carried.Event.Len() > 0 {
+		order = carried.Event.Names()
 	}
 	return currents.EventFromMapOrdered(eventType, fields, order), false, nil
 }

@@ -237,6 +237,14 @@ func TestProcessorParsedOrder(t *testing.T) {
 	if err != nil || !fast || got.Len() != 3 {
 		t.Fatalf("unchanged message: fast=%v err=%v", fast, err)
 	}
+	if _, _, err := ctmEvent(msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := currents.TakeEventJSON(msg.Context()); ok {
+		t.Fatal("the mapped event is still carried")
+	}
+	// Each case below carries the event again: the processor takes it.
+	carriers.Set(0, context.Background(), ev, text)
 	changed := msg.Copy()
 	changed.SetStructured(map[string]any{"id": "x", "alpha": "b", "zeta": "y", "beta": "new"})
 	got, fast, err = ctmEvent(changed)
@@ -247,6 +255,7 @@ func TestProcessorParsedOrder(t *testing.T) {
 		t.Fatalf("changed message: fields %s, want id,zeta,alpha,beta", names)
 	}
 	// Same bytes in another slice: not provably the written content.
+	carriers.Set(0, context.Background(), ev, text)
 	other := service.NewMessage(append([]byte(nil), text...)).WithContext(msg.Context())
 	other.MetaSetMut("currents_event_type", ev.Type)
 	if _, fast, _ := ctmEvent(other); fast {
