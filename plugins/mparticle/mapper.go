@@ -213,13 +213,53 @@ func (m *Mapper) plan(eventType string) *typePlan {
 // why in Result.Dropped; an event that cannot be mapped is dropped the same
 // way, its *Error in Result.Unmapped, or with UnmappableFail returns the
 // *Error. Either way dst is unchanged.
+//
+// The scratch space it takes from a pool keeps the last event mapped until
+// it is used again or the pool is emptied; a caller mapping many events at
+// once maps them in a Session, which keeps none.
 func (m *Mapper) AppendBatch(dst []byte, ev currents.Event) ([]byte, Result, error) {
+	s := m.scratch.Get().(*scratch)
+	defer m.scratch.Put(s)
+	return m.appendBatch(s, dst, ev)
+}
+
+// A Session maps events one after the other in the same scratch space, for
+// a caller that maps many at once, such as a message batch. Close drops
+// every reference to the events it mapped, once for all of them: an
+// event's strings point into the decoded bytes of its whole Avro block
+// (plugins/currents/reader.go), which the scratch space would otherwise
+// keep alive. A Session is not safe for concurrent use.
+type Session struct {
+	m *Mapper
+	s *scratch
+}
+
+// Session starts a Session; Close it when done.
+func (m *Mapper) Session() Session {
+	return Session{m: m, s: m.scratch.Get().(*scratch)}
+}
+
+// AppendBatch is Mapper.AppendBatch in the session's scratch space.
+func (se Session) AppendBatch(dst []byte, ev currents.Event) ([]byte, Result, error) {
+	return se.m.appendBatch(se.s, dst, ev)
+}
+
+// Close forgets the events mapped and returns the scratch space to the pool.
+func (se Session) Close() {
+	s := se.s
+	clear(s.attrs[:cap(s.attrs)])
+	s.sink = attrSink{}
+	s.mp = mapping{}
+	s.batch = Batch{}
+	s.identities, s.userAttrs, s.events, s.products = [2]Identity{}, [1]Attribute{}, [1]Event{}, [1]Product{}
+	se.m.scratch.Put(s)
+}
+
+func (m *Mapper) appendBatch(s *scratch, dst []byte, ev currents.Event) ([]byte, Result, error) {
 	plan := m.plan(ev.Type)
 	if plan.drop != "" {
 		return dst, Result{Dropped: plan.drop}, nil
 	}
-	s := m.scratch.Get().(*scratch)
-	defer m.scratch.Put(s)
 	mp := s.start(m, ev, plan)
 	mp.scan(s, true)
 	if err := mp.run(s); err != nil {

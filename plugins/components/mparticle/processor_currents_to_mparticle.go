@@ -317,6 +317,10 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 		p.tally.add(tally)
 		p.tallyMu.Unlock()
 	}()
+	// One session for the batch: it forgets the batch's events at the end
+	// (mapping.Session), so the processor keeps none of their blocks.
+	mapper := p.mapper.Session()
+	defer mapper.Close()
 	for i, msg := range batch {
 		ev, fast, err := ctmEvent(msg)
 		if fast {
@@ -351,7 +355,7 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 		}
 		start := len(buf)
 		var res mapping.Result
-		buf, res, err = p.mapper.AppendBatch(buf, ev)
+		buf, res, err = mapper.AppendBatch(buf, ev)
 		if err == nil && res.Dropped == "" {
 			written++
 			bytes += len(buf) - start

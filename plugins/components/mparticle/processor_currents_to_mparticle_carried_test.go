@@ -360,11 +360,6 @@ func TestMappedMessagesDoNotKeepTheEventsBlockAlive(t *testing.T) {
 		t.Fatalf("mapped %v, %v", out, err)
 	}
 	block, batch = nil, nil
-	// Twice: the mapper's pooled scratch holds the last event it mapped
-	// until the pool is emptied, which takes two collections. That one
-	// event is the newest mapped and bounded by the pool, unlike what the
-	// messages in flight hold.
-	runtime.GC()
 	runtime.GC()
 	if alive.Value() != nil {
 		for _, m := range out[0] {
