@@ -2,7 +2,9 @@
 # The shipped pipeline against the stock Benthos pipeline, in one run on the
 # same file, and the binary's CPU per event against the work itself:
 #
-#   (a) shipped: file input + braze_currents scanner + currents_to_mparticle;
+#   (a) shipped: file input + braze_currents scanner + currents_to_mparticle,
+#       and (a') the same file read by the braze_currents input (a file://
+#       export), the input of every shipped bucket config;
 #   (b) stock Benthos 4.27: file input with codec avro-ocf:marshaler=goavro and
 #       a Bloblang mapping to the mParticle batch (what a user would build);
 #   (c) in-process: the plain-Go decoder and mapping in one goroutine
@@ -53,6 +55,21 @@ logger: { level: WARN }
 metrics: { none: {} }
 YAML
 
+cat >"$work/input.yaml" <<YAML
+input:
+  braze_currents:
+    url: file://$work/export/currents
+pipeline:
+  threads: 2
+  processors:
+    - currents_to_mparticle: {}
+output:
+  drop: {}
+http: { enabled: false }
+logger: { level: WARN }
+metrics: { none: {} }
+YAML
+
 cat >"$work/stock.yaml" <<YAML
 input:
   file:
@@ -79,9 +96,10 @@ measure() { # label config → "label wall cpu rss_kb"
 rows=()
 for i in $(seq "$runs"); do
   rows+=("$(measure shipped "$work/shipped.yaml")")
+  rows+=("$(measure input "$work/input.yaml")")
   rows+=("$(measure stock "$work/stock.yaml")")
   rows+=("inprocess $("$work/inprocess" "$file" | awk '{print $9, $7, 0}')")
-  echo "run $i: ${rows[*]: -3}" >&2
+  echo "run $i: ${rows[*]: -4}" >&2
 done
 
 python3 - "$events" "${rows[@]}" <<'PY'
@@ -95,13 +113,16 @@ med = {k: (st.median(w for w, _, _ in v), st.median(c for _, c, _ in v), max(r f
 print(f"\n{events} push sends, one file; median of {len(runs['shipped'])} alternate runs each (threads: 2, output drop).\n")
 print("| run | wall s | CPU s | CPU µs/event | peak RSS MB |")
 print("|---|---|---|---|---|")
-for k in ("shipped", "stock", "inprocess"):
+names = {"shipped": "shipped: file + braze_currents scanner", "input": "shipped: braze_currents input (file://)",
+         "stock": "stock Benthos: avro-ocf codec + Bloblang", "inprocess": "in-process decode + map, one goroutine"}
+for k in ("shipped", "input", "stock", "inprocess"):
     w, c, r = med[k]
-    print(f"| {k} | {w:.2f} | {c:.2f} | {c / events * 1e6:.2f} | {r / 1024:.0f} |" if k != "inprocess" else
-          f"| in-process decode + map, one goroutine | {w:.2f} | {c:.2f} | {c / events * 1e6:.2f} | |")
-sw, sc, _ = med["shipped"]
+    print(f"| {names[k]} | {w:.2f} | {c:.2f} | {c / events * 1e6:.2f} | {r / 1024:.0f} |" if k != "inprocess" else
+          f"| {names[k]} | {w:.2f} | {c:.2f} | {c / events * 1e6:.2f} | |")
 kw, kc, _ = med["stock"]
 _, ic, _ = med["inprocess"]
-print(f"\nshipped vs stock: {kw / sw:.1f}x the throughput (wall), {kc / sc:.1f}x less CPU.")
-print(f"shipped CPU per event: {sc / ic:.2f}x the in-process decode + map.")
+for k in ("shipped", "input"):
+    sw, sc, _ = med[k]
+    print(f"\n{names[k]}: {kw / sw:.1f}x the stock throughput (wall), {kc / sc:.1f}x less CPU;"
+          f" CPU per event {sc / ic:.2f}x the in-process decode + map.")
 PY

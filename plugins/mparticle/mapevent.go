@@ -26,6 +26,7 @@ type mapping struct {
 	present uint32
 	id      string
 	res     Result
+	now     int64 // Unix seconds: when the event is mapped
 }
 
 // role returns the value of a role field, Null when the event has none.
@@ -159,7 +160,7 @@ func (mp *mapping) run(s *scratch) error {
 		// (Error quotes the id, so its bad bytes show as \x escapes.)
 		return mp.fail(roleID, ReasonInvalidValue, "is not valid UTF-8 (byte %d): the event id is the only deduplication key", invalidUTF8At(mp.id))
 	}
-	now := mp.m.s.now().Unix()
+	now := mp.now
 	sec, err := mp.time(now)
 	if err != nil {
 		return err

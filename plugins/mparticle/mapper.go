@@ -220,28 +220,32 @@ func (m *Mapper) plan(eventType string) *typePlan {
 func (m *Mapper) AppendBatch(dst []byte, ev currents.Event) ([]byte, Result, error) {
 	s := m.scratch.Get().(*scratch)
 	defer m.scratch.Put(s)
-	return m.appendBatch(s, dst, ev)
+	return m.appendBatch(s, dst, ev, m.s.now().Unix())
 }
 
-// A Session maps events one after the other in the same scratch space, for
-// a caller that maps many at once, such as a message batch. Close drops
-// every reference to the events it mapped, once for all of them: an
-// event's strings point into the decoded bytes of its whole Avro block
+// A Session maps events one after the other in the same scratch space and
+// at the same time (Options.Now, read once: the historical decision and the
+// future-skew check need seconds, not a clock read per event), for a caller
+// that maps many at once, such as a message batch. Close drops every
+// reference to the events it mapped, once for all of them: an event's
+// strings point into the decoded bytes of its whole Avro block
 // (plugins/currents/reader.go), which the scratch space would otherwise
 // keep alive. A Session is not safe for concurrent use.
 type Session struct {
-	m *Mapper
-	s *scratch
+	m   *Mapper
+	s   *scratch
+	now int64 // Unix seconds
 }
 
 // Session starts a Session; Close it when done.
 func (m *Mapper) Session() Session {
-	return Session{m: m, s: m.scratch.Get().(*scratch)}
+	return Session{m: m, s: m.scratch.Get().(*scratch), now: m.s.now().Unix()}
 }
 
-// AppendBatch is Mapper.AppendBatch in the session's scratch space.
+// AppendBatch is Mapper.AppendBatch in the session's scratch space, at the
+// session's time.
 func (se Session) AppendBatch(dst []byte, ev currents.Event) ([]byte, Result, error) {
-	return se.m.appendBatch(se.s, dst, ev)
+	return se.m.appendBatch(se.s, dst, ev, se.now)
 }
 
 // Close forgets the events mapped and returns the scratch space to the pool.
@@ -255,12 +259,12 @@ func (se Session) Close() {
 	se.m.scratch.Put(s)
 }
 
-func (m *Mapper) appendBatch(s *scratch, dst []byte, ev currents.Event) ([]byte, Result, error) {
+func (m *Mapper) appendBatch(s *scratch, dst []byte, ev currents.Event, now int64) ([]byte, Result, error) {
 	plan := m.plan(ev.Type)
 	if plan.drop != "" {
 		return dst, Result{Dropped: plan.drop}, nil
 	}
-	mp := s.start(m, ev, plan)
+	mp := s.start(m, ev, plan, now)
 	mp.scan(s, true)
 	if err := mp.run(s); err != nil {
 		res, err := m.unmapped(err)
@@ -294,7 +298,7 @@ func (m *Mapper) unmapped(err error) (Result, error) {
 func (m *Mapper) Feed(ev currents.Event) (Feed, error) {
 	s := m.scratch.Get().(*scratch)
 	defer m.scratch.Put(s)
-	mp := s.start(m, ev, m.plan(ev.Type))
+	mp := s.start(m, ev, m.plan(ev.Type), 0) // no time needed
 	mp.scan(s, false)
 	mp.id, _, _ = mp.str(roleID)
 	f, _, err := mp.feed()
@@ -320,10 +324,10 @@ type scratch struct {
 }
 
 // start readies the scratch for one event.
-func (s *scratch) start(m *Mapper, ev currents.Event, plan *typePlan) *mapping {
+func (s *scratch) start(m *Mapper, ev currents.Event, plan *typePlan, now int64) *mapping {
 	mp := &s.mp
 	// Field by field: the roles array is left as it is (see mapping.present).
-	mp.m, mp.ev, mp.plan, mp.present, mp.id, mp.res = m, ev, plan, 0, "", Result{}
+	mp.m, mp.ev, mp.plan, mp.present, mp.id, mp.res, mp.now = m, ev, plan, 0, "", Result{}, now
 	s.sink = attrSink{s: m.s, attrs: s.attrs[:0], c: &mp.res.Counters}
 	return mp
 }

@@ -198,9 +198,6 @@ type ctmProc struct {
 	// meanBatch is the mean size of the mParticle batches of the last
 	// message batch, to size the next one's output buffer.
 	meanBatch atomic.Int64
-	// now is the clock of the historical decision, read once per message
-	// batch rather than once per event (Unix nanoseconds).
-	now atomic.Int64
 
 	mapped     *service.MetricCounter
 	historical *service.MetricCounter
@@ -273,7 +270,6 @@ func ctmProcFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*ctm
 		nonUUID:    m.NewCounter("currents_mparticle_non_uuid_ids", "kind"),
 	}
 	p.failUnmappable = opts.Unmappable == mapping.UnmappableFail
-	opts.Now = func() time.Time { return time.Unix(0, p.now.Load()) }
 	if p.mapper, err = mapping.New(opts); err != nil {
 		return nil, err
 	}
@@ -294,7 +290,6 @@ const ctmBatchBytes = 1024
 // buffer, each message holding a capped slice of it, so a message batch
 // costs one allocation for its output bytes.
 func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
-	p.now.Store(time.Now().UnixNano())
 	out := make(service.MessageBatch, 0, len(batch))
 	var buf []byte
 	var written, bytes int // batches written into buf so far, and their bytes
@@ -317,8 +312,9 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 		p.tally.add(tally)
 		p.tallyMu.Unlock()
 	}()
-	// One session for the batch: it forgets the batch's events at the end
-	// (mapping.Session), so the processor keeps none of their blocks.
+	// One session for the batch: it reads the clock once, and forgets the
+	// batch's events at the end (mapping.Session), so the processor keeps
+	// none of their blocks.
 	mapper := p.mapper.Session()
 	defer mapper.Close()
 	for i, msg := range batch {

@@ -146,7 +146,6 @@ func ctmRunCarried(t *testing.T, file, processors string) (out map[string][3]str
 func ctmLibraryBatch(t *testing.T, ev currents.Event) string {
 	t.Helper()
 	p := ctmTestProc(t, `{}`)
-	p.now.Store(time.Now().UnixNano())
 	raw, res, err := p.mapper.AppendBatch(nil, ev)
 	if err != nil || res.Dropped != "" {
 		t.Fatalf("library: %v %s", err, res.Dropped)
