@@ -51,14 +51,22 @@ func main() {
 			if err != nil {
 				fail(err)
 			}
-			for _, ev := range evs {
-				var res mparticle.Result
-				buf, res, err = m.AppendBatch(buf[:0], ev)
-				if err == nil && res.Dropped == "" {
-					mapped++
+			// In sessions of up to 500 events, as the processor maps the
+			// scanner's message batches.
+			for len(evs) > 0 {
+				n := min(len(evs), 500)
+				se := m.Session()
+				for _, ev := range evs[:n] {
+					var res mparticle.Result
+					buf, res, err = se.AppendBatch(buf[:0], ev)
+					if err == nil && res.Dropped == "" {
+						mapped++
+					}
 				}
+				se.Close()
+				events += n
+				evs = evs[n:]
 			}
-			events += len(evs)
 		}
 		r.Close()
 		f.Close()
