@@ -100,6 +100,7 @@ type brazeCurrentsScannerCreator struct {
 	log       *service.Logger
 	decodeErr *service.MetricCounter
 	events    *service.MetricCounter
+	fails     func() // a test's hook: called for each decode error logged
 }
 
 func brazeCurrentsScannerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*brazeCurrentsScannerCreator, error) {
@@ -135,16 +136,78 @@ func (s *brazeCurrentsScannerCreator) Create(rdr io.ReadCloser, aFn service.AckF
 
 func (s *brazeCurrentsScannerCreator) Close(context.Context) error { return nil }
 
+// brazeCurrentsScanner decodes ahead: a goroutine decodes the file and
+// builds the next message batch while Benthos's input goroutine hands the
+// last one on, so decoding does not wait for the pipeline nor the pipeline
+// for decoding (the braze_currents input reads the same way). At most one
+// batch waits, built, besides the one being built.
 type brazeCurrentsScanner struct {
 	creator *brazeCurrentsScannerCreator
 	rdr     io.ReadCloser
 	object  string
+
+	ahead chan scannedBatch // from the decoding goroutine; closed after an error or the end
+	stop  chan struct{}     // closed by Close: the goroutine stops
+	done  chan struct{}     // closed when the goroutine has returned
+	err   error             // the error or io.EOF that ended the file, once received
+
+	// Owned by the decoding goroutine.
 	dec     *decoder.Reader
 	src     *eventSource
 	pending []decoder.Event
 }
 
+// scannedBatch is one result of the decoding goroutine: a batch, or the
+// error (io.EOF at the end) that ends the file.
+type scannedBatch struct {
+	batch service.MessageBatch
+	err   error
+}
+
 func (b *brazeCurrentsScanner) NextBatch(ctx context.Context) (service.MessageBatch, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	if b.ahead == nil {
+		b.ahead, b.stop, b.done = make(chan scannedBatch, 1), make(chan struct{}), make(chan struct{})
+		go b.decodeAhead()
+	}
+	select {
+	case r := <-b.ahead:
+		if r.err != nil {
+			b.err = r.err
+		}
+		return r.batch, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// decodeAhead decodes the file into batches until its end, an error or
+// Close.
+func (b *brazeCurrentsScanner) decodeAhead() {
+	defer close(b.done)
+	defer func() {
+		if b.dec != nil {
+			_ = b.dec.Close()
+		}
+	}()
+	for {
+		batch, err := b.next()
+		select {
+		case b.ahead <- scannedBatch{batch: batch, err: err}:
+		case <-b.stop:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// next decodes the next batch: at most max_batch_size events of the
+// current block.
+func (b *brazeCurrentsScanner) next() (service.MessageBatch, error) {
 	if b.dec == nil {
 		if err := b.open(); err != nil {
 			return nil, b.fail(err)
@@ -187,15 +250,31 @@ func (b *brazeCurrentsScanner) open() error {
 }
 
 // fail makes a decode error loud: logged with the object, counted by class.
+// An error after Close is the closed source's, not the file's: quiet.
 func (b *brazeCurrentsScanner) fail(err error) error {
+	select {
+	case <-b.stop:
+		return err
+	default:
+	}
+	if b.creator.fails != nil {
+		b.creator.fails()
+	}
 	b.creator.decodeErr.Incr(1, decoder.ErrorClass(err))
 	b.creator.log.Errorf("Braze Currents object %q could not be decoded: %v", b.object, err)
 	return err
 }
 
-func (b *brazeCurrentsScanner) Close(context.Context) error {
-	if b.dec != nil {
-		_ = b.dec.Close()
+func (b *brazeCurrentsScanner) Close(ctx context.Context) error {
+	// Closing the source first ends a read the goroutine may be blocked in.
+	err := b.rdr.Close()
+	if b.stop != nil {
+		close(b.stop)
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return ctx.Err() // the goroutine ends with its next read or send
+		}
 	}
-	return b.rdr.Close()
+	return err
 }

@@ -2,10 +2,13 @@ package currents
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,5 +235,73 @@ file:
 	}
 	if _, err := brazeCurrentsScannerFromParsed(conf, service.MockResources()); err == nil || !strings.Contains(err.Error(), "decode_limits.max_block_events") {
 		t.Fatalf("max_block_events: 0: err = %v, want it refused", err)
+	}
+}
+
+// blockingReader gives its bytes, then blocks until closed: a source whose
+// next read is still on its way when the scanner is closed.
+type blockingReader struct {
+	data    []byte
+	closed  chan struct{}
+	waiting chan struct{} // closed when a read first blocks
+	once    sync.Once
+}
+
+func (r *blockingReader) Read(p []byte) (int, error) {
+	if len(r.data) > 0 {
+		n := copy(p, r.data)
+		r.data = r.data[n:]
+		return n, nil
+	}
+	r.once.Do(func() { close(r.waiting) })
+	<-r.closed
+	return 0, errors.New("read on a closed source")
+}
+
+func (r *blockingReader) Close() error { close(r.closed); return nil }
+
+// The scanner decodes ahead in a goroutine. Closed while that goroutine
+// waits on the source, it stops it, and logs and counts no decode error:
+// the error is the closed source's, not the file's.
+func TestScannerCloseStopsDecodingAhead(t *testing.T) {
+	dir := t.TempDir()
+	m := writeTree(t, dir, gen.Config{Events: 30, EventTypes: []string{"users.messages.email.Open"}, BlockEvents: 5, Seed: 3})
+	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(m.Objects[0].Key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := brazeCurrentsScannerSpec().ParseYAML(`max_batch_size: 5`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creator, err := brazeCurrentsScannerFromParsed(conf, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged atomic.Int64
+	creator.fails = func() { logged.Add(1) }
+	// All of the file but its last byte: the goroutine blocks for it.
+	src := &blockingReader{data: data[:len(data)-1], closed: make(chan struct{}), waiting: make(chan struct{})}
+	scanner := &brazeCurrentsScanner{creator: creator, rdr: src, object: "object.avro"}
+	// Five batches of five: the goroutine then waits for the last block.
+	for i := range 5 {
+		batch, err := scanner.NextBatch(context.Background())
+		if err != nil || len(batch) != 5 {
+			t.Fatalf("batch %d: %d messages, %v", i, len(batch), err)
+		}
+	}
+	<-src.waiting
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := scanner.Close(ctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if n := logged.Load(); n != 0 {
+		t.Fatalf("%d decode errors logged for a closed source", n)
+	}
+	select {
+	case <-scanner.done:
+	default:
+		t.Fatal("Close returned while the decoding goroutine still runs")
 	}
 }
