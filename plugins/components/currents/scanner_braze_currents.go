@@ -28,7 +28,9 @@ func brazeCurrentsScannerSpec() *service.ConfigSpec {
 Every file is decoded with the writer schema in its own header, so files written by any
 Currents schema version decode, fields added later appear by themselves and int/long or
 required/nullable changes are tolerated. Codecs `+"`null`, `deflate`, `snappy` and `zstandard`"+`
-are supported; memory is bounded by one Avro block whatever the size of the file.
+are supported. A goroutine decodes ahead of the pipeline, one message batch at most; memory is
+bounded by two Avro blocks (the one being decoded and the one its waiting batch came from) whatever
+the size of the file.
 
 `+decodeLimitsDescription+`
 
