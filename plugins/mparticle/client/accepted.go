@@ -15,7 +15,7 @@ import (
 // errors that name no batch of this request.
 func acceptedErrors(body []byte, r *request) (byBatch map[int]string, all string) {
 	body = trimSpace(body)
-	if len(body) == 0 || body[0] != '{' || !json.Valid(body) {
+	if len(body) == 0 || body[0] != '{' || !validJSON(body) {
 		return nil, ""
 	}
 	list, ok := member(body, "errors")

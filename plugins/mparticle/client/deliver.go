@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -464,7 +463,7 @@ func errorMessage(body []byte) string {
 	if len(body) == 0 {
 		return ""
 	}
-	if body[0] == '{' && json.Valid(body) {
+	if body[0] == '{' && validJSON(body) {
 		if list, ok := member(body, "errors"); ok && len(list) > 0 && list[0] == '[' {
 			var sb strings.Builder
 			it := newArrayIter(list)

@@ -2,13 +2,25 @@ package client
 
 import (
 	"encoding/json"
+
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // The packer only needs the spans of a batch's top-level members and of its
 // events, never a decoded tree, so it walks the bytes itself: decoding every
 // mapped batch with encoding/json on the hot path would allocate a map, a
 // slice and a string per member. Every walker here assumes its input already
-// passed json.Valid, which keeps them short.
+// passed validJSON, which keeps them short.
+
+// validJSON reports whether b is one valid JSON value, as encoding/json.Valid
+// does, several times faster: segmentio/encoding's validator, 0.6 µs against
+// 4.0 µs for a 1.2 KB mapped push send, 0.26 against 1.3 µs for the small
+// batches of BenchmarkValidJSON. Every item the output sends is checked:
+// encoding/json's was 18 % of the whole pipeline's CPU in dry run. The one
+// difference (FuzzValidJSON): encoding/json refuses nesting deeper than
+// 10,000 levels, this accepts it; the walkers here are iterative, so depth
+// costs them nothing.
+func validJSON(b []byte) bool { return segjson.Valid(b) }
 
 // isJSONSpace reports whether c is insignificant JSON whitespace.
 func isJSONSpace(c byte) bool {

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/currents-mparticle/currents-mparticle/internal/jsonstring"
@@ -168,5 +169,50 @@ func TestMemberLastDuplicateWins(t *testing.T) {
 	}
 	if _, ok := member([]byte(`{"a":1}`), "z"); ok {
 		t.Fatal("member z found in an object without it")
+	}
+}
+
+// validJSON agrees with encoding/json.Valid on every document encoding/json
+// does not refuse for nesting alone (over 10,000 levels deep), which
+// validJSON accepts.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{
+		`{}`, ` {"a":[1,2,{"b":"c"}]} `, `{"a":1,}`, `[1,]`, `01`, `-0`, `1e999999`, `"\ud800"`, "\"\xff\"",
+		"{}\x00", `"\u00zz"`, `{"a" 1}`, `nul`, `[[[]]]`, `{"events":[{"data":{"source_message_id":"x"}}]}`,
+		strings.Repeat("[", 10001) + strings.Repeat("]", 10001),
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		got, want := validJSON(doc), json.Valid(doc)
+		if got == want {
+			return
+		}
+		if got && !want {
+			var v any
+			if err := json.Unmarshal(doc, &v); err != nil && strings.Contains(err.Error(), "exceeded max depth") {
+				return
+			}
+		}
+		t.Fatalf("validJSON %v, encoding/json %v: %q", got, want, doc)
+	})
+}
+
+// BenchmarkValidJSON: validJSON against encoding/json.Valid on mapped
+// batches, which the output checks one by one.
+func BenchmarkValidJSON(b *testing.B) {
+	items := benchItems("ios", 0, 100, 1, recentMS)
+	for _, bc := range []struct {
+		name  string
+		valid func([]byte) bool
+	}{{"segmentio", validJSON}, {"encoding_json", json.Valid}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(items[0].Batch)))
+			for i := 0; i < b.N; i++ {
+				if !bc.valid(items[i%len(items)].Batch) {
+					b.Fatal("invalid")
+				}
+			}
+		})
 	}
 }

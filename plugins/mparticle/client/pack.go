@@ -2,7 +2,6 @@ package client
 
 import (
 	"bytes"
-	"encoding/json"
 	"slices"
 	"strconv"
 	"time"
@@ -199,7 +198,7 @@ func (p *packer) parse(c *Client, it Item, now time.Time) (itemInfo, *DeliveryEr
 	if len(b) == 0 || b[0] != '{' {
 		return invalid("the batch is not a JSON object")
 	}
-	if !json.Valid(b) {
+	if !validJSON(b) {
 		return invalid("the batch is not valid JSON")
 	}
 
