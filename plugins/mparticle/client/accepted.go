@@ -64,7 +64,7 @@ func entryBatch(e []byte, r *request) int {
 	}
 	if id := jsonStringMember(e, "source_request_id"); id != "" {
 		for b := range r.batches {
-			if r.sourceRequestID(b) == id {
+			if r.sourceRequestID(&r.batches[b]) == id {
 				return b
 			}
 		}

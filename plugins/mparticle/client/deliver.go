@@ -45,7 +45,7 @@ func (c *Client) beforeSend(ctx context.Context, feed string, r *request, items 
 			keys[k] = items[i].Key
 		}
 		r.batches[b].keys = keys // for Config.Accepted
-		batches[b] = SentBatch{SourceRequestID: r.sourceRequestID(b), Historical: r.hist, Body: r.body[ref.start:ref.end], Keys: keys}
+		batches[b] = SentBatch{SourceRequestID: r.sourceRequestID(&ref), Historical: r.hist, Body: r.body[ref.start:ref.end], Keys: keys}
 	}
 	if err := c.cfg.BeforeSend(ctx, feed, batches); err != nil {
 		c.log.Warnf("mparticle feed %s: before sending %d batches: %v", feed, len(batches), err)
@@ -293,8 +293,8 @@ func (c *Client) accepted(ctx context.Context, fs *feedState, r *request, batche
 		return
 	}
 	sent := make([]SentBatch, len(batches))
-	for k, b := range batches {
-		sent[k] = SentBatch{SourceRequestID: string(r.body[b.srid : b.srid+uuidLen]), Historical: r.hist, Keys: b.keys}
+	for k := range batches {
+		sent[k] = SentBatch{SourceRequestID: r.sourceRequestID(&batches[k]), Historical: r.hist, Keys: batches[k].keys}
 	}
 	c.cfg.Accepted(ctx, fs.name, sent)
 }
@@ -304,7 +304,7 @@ func (c *Client) fail(fs *feedState, r *request, batches []batchRef, errs []erro
 	for _, b := range batches {
 		de := *tmpl
 		de.Feed = fs.name
-		de.SourceRequestID = string(r.body[b.srid : b.srid+uuidLen])
+		de.SourceRequestID = r.sourceRequestID(&b)
 		for _, i := range b.items {
 			errs[i] = &de
 		}

@@ -82,10 +82,9 @@ type request struct {
 	batches []batchRef
 }
 
-// sourceRequestID returns the source_request_id of batch b.
-func (r *request) sourceRequestID(b int) string {
-	at := r.batches[b].srid
-	return string(r.body[at : at+uuidLen])
+// sourceRequestID returns the source_request_id of batch b of r.
+func (r *request) sourceRequestID(b *batchRef) string {
+	return string(r.body[b.srid : b.srid+uuidLen])
 }
 
 // feedPlan is every request one Send call makes on one feed.

@@ -65,8 +65,8 @@ func TestPackMergesOneUsersItems(t *testing.T) {
 		if err := json.Unmarshal(b["source_request_id"], &srid); err != nil || !uuidRE.MatchString(srid) {
 			t.Errorf("batch %d source_request_id %s is not a UUIDv5", i, b["source_request_id"])
 		}
-		if srid != unbound[0].sourceRequestID(i) {
-			t.Errorf("batch %d: sourceRequestID() = %s, body has %s", i, unbound[0].sourceRequestID(i), srid)
+		if srid != unbound[0].sourceRequestID(&unbound[0].batches[i]) {
+			t.Errorf("batch %d: sourceRequestID() = %s, body has %s", i, unbound[0].sourceRequestID(&unbound[0].batches[i]), srid)
 		}
 		if string(b["environment"]) != `"production"` || string(b["schema_version"]) != "2" {
 			t.Errorf("batch %d lost its envelope: %v", i, b)
@@ -102,7 +102,7 @@ func TestSourceRequestIDIsDeterministic(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		return plans[0].requests[0].sourceRequestID(0)
+		return plans[0].requests[0].sourceRequestID(&plans[0].requests[0].batches[0])
 	}
 	x := Item{Feed: "ios", Batch: testBatch("u", recentMS, eventID(1))}
 	y := Item{Feed: "ios", Batch: testBatch("u", recentMS, eventID(2))}
@@ -181,7 +181,7 @@ func TestPackLimits(t *testing.T) {
 				for _, id := range ids {
 					seen[id]++
 				}
-				srid := r.sourceRequestID(bi)
+				srid := r.sourceRequestID(&r.batches[bi])
 				if srids[srid] {
 					t.Errorf("source_request_id %s used twice", srid)
 				}
