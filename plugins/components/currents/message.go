@@ -19,8 +19,17 @@ type eventSource struct {
 	eventType                         string
 	eventTypeAny                      any
 	// jsonEvents and jsonBytes count the events of the object written so
-	// far and their JSON bytes: a batch's buffer is sized by their mean.
+	// far and their JSON bytes: buffers are sized by their mean.
 	jsonEvents, jsonBytes int
+}
+
+// meanJSON is the mean JSON size of the object's events written so far,
+// rounded up; eventJSONGuess before the first.
+func (s *eventSource) meanJSON() int {
+	if s.jsonEvents == 0 {
+		return eventJSONGuess
+	}
+	return s.jsonBytes/s.jsonEvents + 1
 }
 
 // newEventSource describes an object: its key or path ("" when unknown), the
@@ -63,8 +72,6 @@ type eventMessages struct {
 	// its whole Avro block, which the metadata would keep alive for as
 	// long as the message is in flight (internal/strchunk).
 	ids strchunk.Chunks
-	// written and bytes count the events written and their JSON bytes.
-	written, bytes int
 }
 
 // eventIDBytes is the length of Braze's event ids (UUIDs), to size the
@@ -92,11 +99,7 @@ func newEventMessages(evs []decoder.Event, src *eventSource) *eventMessages {
 	// Sized by the mean of the object's events so far, with an eighth to
 	// spare: a buffer too large is allocated and zeroed for nothing, one
 	// too small costs a second buffer (see message).
-	size := eventJSONGuess
-	if src.jsonEvents > 0 {
-		size = (src.jsonBytes/src.jsonEvents + 1) * 9 / 8
-	}
-	m.buf = make([]byte, 0, len(evs)*size+eventJSONGuess)
+	m.buf = make([]byte, 0, len(evs)*src.meanJSON()*9/8+eventJSONGuess)
 	return m
 }
 
@@ -110,15 +113,9 @@ func (m *eventMessages) message(i int, ev decoder.Event) *service.Message {
 		// A new buffer rather than a grown one: the messages written so
 		// far keep the old one, and nothing is copied. Sized for the
 		// events left at the mean size of those written.
-		mean := eventJSONGuess
-		if m.written > 0 {
-			mean = m.bytes/m.written + 1
-		}
-		m.buf, start = make([]byte, 0, max((m.n-i)*mean*5/4, 4*eventJSONGuess)), 0
+		m.buf, start = make([]byte, 0, max((m.n-i)*m.src.meanJSON()*5/4, 4*eventJSONGuess)), 0
 	}
 	m.buf = ev.AppendJSON(m.buf)
-	m.written++
-	m.bytes += len(m.buf) - start
 	m.src.jsonEvents++
 	m.src.jsonBytes += len(m.buf) - start
 	// Capped: nothing appended to this message's content may reach the
