@@ -251,11 +251,11 @@ func (se Session) AppendBatch(dst []byte, ev currents.Event) ([]byte, Result, er
 // Close forgets the events mapped and returns the scratch space to the pool.
 func (se Session) Close() {
 	s := se.s
-	clear(s.attrs[:cap(s.attrs)])
-	s.sink = attrSink{}
-	s.mp = mapping{}
-	s.batch = Batch{}
-	s.identities, s.userAttrs, s.events, s.products = [2]Identity{}, [1]Attribute{}, [1]Event{}, [1]Product{}
+	attrs := s.attrs[:0]
+	clear(attrs[:cap(attrs)])
+	// Every field, so that none added later is forgotten; the attributes'
+	// array is kept, cleared.
+	*s = scratch{attrs: attrs}
 	se.m.scratch.Put(s)
 }
 
