@@ -148,7 +148,7 @@ type brazeCurrentsScanner struct {
 	rdr     io.ReadCloser
 	object  string
 
-	ahead chan scannedBatch // from the decoding goroutine; closed after an error or the end
+	ahead chan scannedBatch // from the decoding goroutine; its last item has the error or io.EOF
 	stop  chan struct{}     // closed by Close: the goroutine stops
 	done  chan struct{}     // closed when the goroutine has returned
 	err   error             // the error or io.EOF that ended the file, once received
