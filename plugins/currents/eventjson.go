@@ -132,7 +132,7 @@ func appendJSONFloat(dst []byte, f float64) []byte {
 // allocation per batch.
 //
 // The event is held in the carrier itself, under a lock, so that
-// ReleaseEventJSON really lets go of it: every message derived from the
+// TakeEventJSON really lets go of it: every message derived from the
 // first shares this context, and Benthos keeps the input's messages until
 // the output acknowledges them, so an event left here would keep its whole
 // Avro block alive for as long as any message of the batch is in flight.
@@ -193,10 +193,13 @@ func (c CarriedJSON) Unchanged(text []byte) bool {
 	return len(text) > 0 && len(c.text) == len(text) && &c.text[0] == &text[0]
 }
 
-// TakeEventJSON returns what ctx carries and releases it (ReleaseEventJSON)
-// in one step; ok is false when ctx carries nothing, or nothing any more.
-// The event's writer-schema field order applies even when a processor
-// changed the content.
+// TakeEventJSON returns what ctx carries and makes it carry nothing any
+// more, in one step; ok is false when ctx carries nothing, or nothing any
+// more. Released, the event no longer keeps its block alive through the
+// messages derived from the one it came with (which share its context);
+// later readers of the same context parse the message instead. The event's
+// writer-schema field order applies even when a processor changed the
+// content.
 func TakeEventJSON(ctx context.Context) (c CarriedJSON, ok bool) {
 	e, found := ctx.Value(eventJSONKey{}).(*EventJSON)
 	if !found {
@@ -207,16 +210,4 @@ func TakeEventJSON(ctx context.Context) (c CarriedJSON, ok bool) {
 	e.item = eventText{}
 	e.mu.Unlock()
 	return CarriedJSON{Event: it.ev, text: it.text}, it.text != nil
-}
-
-// ReleaseEventJSON makes ctx carry no event any more, so that the messages
-// derived from the one it came with (which share its context) do not keep
-// the event's block alive. A consumer that has read the event calls it;
-// later readers of the same context parse the message instead.
-func ReleaseEventJSON(ctx context.Context) {
-	if c, ok := ctx.Value(eventJSONKey{}).(*EventJSON); ok {
-		c.mu.Lock()
-		c.item = eventText{}
-		c.mu.Unlock()
-	}
 }

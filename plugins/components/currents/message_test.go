@@ -36,7 +36,7 @@ func TestMessagesDoNotKeepTheEventsBlockAlive(t *testing.T) {
 	out := make([]*service.Message, len(evs))
 	for i, ev := range evs {
 		m := msgs.message(i, ev)
-		decoder.ReleaseEventJSON(m.Context())
+		decoder.TakeEventJSON(m.Context()) // as the processor does
 		out[i] = m
 	}
 	block, evs = nil, nil
