@@ -28,6 +28,7 @@
 # time) triples — the events of one user that the export holds close together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 events=${1:-20000}
 unlimited_events=${UNLIMITED_EVENTS:-100000}
 runs=${RUNS:-3}
@@ -84,9 +85,7 @@ $( [ "$3" = on ] && echo "    ledger: { cache: delivered }" )
 cache_resources:
   - label: delivered
     memory: { default_ttl: 72h }
-http: { enabled: false }
-logger: { level: WARN }
-metrics: { none: {} }
+$(quiet_service)
 YAML
   echo "$f"
 }

@@ -1,5 +1,11 @@
 # Shared by the bench scripts: source it (`. bench/lib.sh`).
 
+# quiet_service prints the top-level settings of every bench config: no HTTP
+# server, warnings only, no metrics, so that only the pipeline is measured.
+quiet_service() {
+  printf '%s\n' 'http: { enabled: false }' 'logger: { level: WARN }' 'metrics: { none: {} }'
+}
+
 # stock_mapping prints, as a list item indented for `pipeline.processors`,
 # the Bloblang mapping a user would write with stock Benthos to turn five
 # email/push Currents types (decoded by `codec: avro-ocf:marshaler=goavro`)

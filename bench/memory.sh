@@ -11,6 +11,7 @@
 #   BIN=/path/to/currents-mparticle   # another build of the binary (A/B)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 work=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 bin=${BIN:-$work/currents-mparticle}
@@ -22,9 +23,7 @@ input:
   generate: { mapping: 'root = "x"', count: 1, interval: "" }
 output:
   drop: {}
-http: { enabled: false }
-logger: { level: WARN }
-metrics: { none: {} }
+$(quiet_service)
 YAML
 rss() { /usr/bin/time -f '%M %e %U %S' -o "$work/time" "$bin" -c "$1" >"$work/run.log" 2>&1 ||
   { tail -20 "$work/run.log" >&2; exit 1; }; cat "$work/time"; }
@@ -65,9 +64,7 @@ output:
       android: { key: k, secret: s }
       web: { key: k, secret: s }
       unbound: { key: k, secret: s }
-http: { enabled: false }
-logger: { level: WARN }
-metrics: { none: {} }
+$(quiet_service)
 YAML
   read -r peak wall user sys <<<"$(rss "$work/full.yaml")"
   cpu=$(awk "BEGIN{print $user + $sys}")

@@ -66,9 +66,7 @@ output:
     # Writes in flight: the output packs the events of all of them into shared requests, so
     # under a batches/s limit more writes in flight pack more of one user's events together.
     max_in_flight: ${2:-64}
-http: { enabled: false }
-logger: { level: WARN }
-metrics: { none: {} }
+$(quiet_service)
 YAML
   echo "$work/ours.yaml"
 }
@@ -98,9 +96,7 @@ $(for f in ios android web unbound; do cat <<CASE
             max_retry_backoff: 2s
 CASE
 done)
-http: { enabled: false }
-logger: { level: WARN }
-metrics: { none: {} }
+$(quiet_service)
 YAML
   echo "$work/stock.yaml"
 }

@@ -38,53 +38,32 @@ go build -o "$work/inprocess" ./bench/inprocess
 file=$(find "$work/export" -name '*.avro')
 printf 'file: %s bytes, %s events\n' "$(stat -c %s "$file")" "$events"
 
-cat >"$work/shipped.yaml" <<YAML
+# drop_config INPUT PROCESSORS prints a config reading INPUT (YAML under
+# `input:`) through PROCESSORS (list items under `processors:`), two threads,
+# into `drop`: the three runs differ in these only.
+drop_config() {
+  cat <<YAML
 input:
-  file:
-    paths: [ "$file" ]
+$1
+pipeline:
+  threads: 2
+  processors:
+$2
+output:
+  drop: {}
+$(quiet_service)
+YAML
+}
+ctm="    - currents_to_mparticle: {}"
+drop_config "  file:
+    paths: [ \"$file\" ]
     scanner:
-      braze_currents: {}
-pipeline:
-  threads: 2
-  processors:
-    - currents_to_mparticle: {}
-output:
-  drop: {}
-http: { enabled: false }
-logger: { level: WARN }
-metrics: { none: {} }
-YAML
-
-cat >"$work/input.yaml" <<YAML
-input:
-  braze_currents:
-    url: file://$work/export/currents
-pipeline:
-  threads: 2
-  processors:
-    - currents_to_mparticle: {}
-output:
-  drop: {}
-http: { enabled: false }
-logger: { level: WARN }
-metrics: { none: {} }
-YAML
-
-cat >"$work/stock.yaml" <<YAML
-input:
-  file:
-    paths: [ "$file" ]
-    codec: avro-ocf:marshaler=goavro
-pipeline:
-  threads: 2
-  processors:
-$(stock_mapping)
-output:
-  drop: {}
-http: { enabled: false }
-logger: { level: WARN }
-metrics: { none: {} }
-YAML
+      braze_currents: {}" "$ctm" >"$work/shipped.yaml"
+drop_config "  braze_currents:
+    url: file://$work/export/currents" "$ctm" >"$work/input.yaml"
+drop_config "  file:
+    paths: [ \"$file\" ]
+    codec: avro-ocf:marshaler=goavro" "$(stock_mapping)" >"$work/stock.yaml"
 
 measure() { # label config → "label wall cpu rss_kb"
   /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$bin" -c "$2" >"$work/$1.log" 2>&1 ||
