@@ -109,9 +109,10 @@ func (w *walk) list(prefix, delimiter string) *blob.ListIterator {
 	return w.l.Bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: delimiter})
 }
 
-// scan lists one level above the `event_type=` folders.
-func (w *walk) scan(ctx context.Context, prefix string, unknownDepth int) error {
-	it := w.list(prefix, "/")
+// each calls fn with every entry listed under prefix, until the end of the
+// listing, a listing error (naming the prefix) or an error of fn.
+func (w *walk) each(ctx context.Context, prefix, delimiter string, fn func(*blob.ListObject) error) error {
+	it := w.list(prefix, delimiter)
 	for {
 		lo, err := it.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -120,18 +121,24 @@ func (w *walk) scan(ctx context.Context, prefix string, unknownDepth int) error 
 		if err != nil {
 			return fmt.Errorf("list %q: %w", w.l.Prefix+prefix, err)
 		}
+		if err := fn(lo); err != nil {
+			return err
+		}
+	}
+}
+
+// scan lists one level above the `event_type=` folders.
+func (w *walk) scan(ctx context.Context, prefix string, unknownDepth int) error {
+	return w.each(ctx, prefix, "/", func(lo *blob.ListObject) error {
 		if !lo.IsDir {
-			if err := w.emitLoose(lo); err != nil {
-				return err
-			}
-			continue
+			return w.emitLoose(lo)
 		}
 		name := strings.TrimSuffix(strings.TrimPrefix(lo.Key, prefix), "/")
 		switch {
 		case strings.HasPrefix(name, "event_type="):
 			t := strings.TrimPrefix(name, "event_type=")
 			if !w.l.Types.Match(t) {
-				continue
+				return nil
 			}
 			// Unbounded, the whole folder is listed so that entries of an
 			// unknown layout are not lost; bounded, only its date= folders.
@@ -143,21 +150,18 @@ func (w *walk) scan(ctx context.Context, prefix string, unknownDepth int) error 
 		case strings.HasPrefix(name, "date="):
 			h, err := time.Parse(currents.DateHourLayout, strings.TrimPrefix(name, "date="))
 			if err != nil || !w.r.ContainsHour(h) {
-				continue
+				return nil
 			}
 			w.sources = append(w.sources, &hourSource{head: hourFolder{hour: h, prefix: lo.Key}, ok: true})
 		case strings.HasPrefix(name, "dataexport."):
-			if err := w.scan(ctx, lo.Key, unknownDepth); err != nil {
-				return err
-			}
+			return w.scan(ctx, lo.Key, unknownDepth)
 		default:
 			if unknownDepth < maxUnknownDepth {
-				if err := w.scan(ctx, lo.Key, unknownDepth+1); err != nil {
-					return err
-				}
+				return w.scan(ctx, lo.Key, unknownDepth+1)
 			}
 		}
-	}
+		return nil
+	})
 }
 
 // advance moves a source to its next hour folder in the range. Entries of an
@@ -234,21 +238,12 @@ func (w *walk) merge(ctx context.Context) error {
 // emitFlat lists every object under a folder, whatever its depth: Braze's
 // folders below `date=` have changed before and carry nothing we filter on.
 func (w *walk) emitFlat(ctx context.Context, prefix, eventType string, hour time.Time) error {
-	it := w.list(prefix, "")
-	for {
-		lo, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("list %q: %w", w.l.Prefix+prefix, err)
-		}
+	return w.each(ctx, prefix, "", func(lo *blob.ListObject) error {
 		if o, ok := w.object(lo, eventType, hour); ok {
-			if err := w.fn(o); err != nil {
-				return err
-			}
+			return w.fn(o)
 		}
-	}
+		return nil
+	})
 }
 
 // emitLoose handles an object found outside a `date=` folder.
