@@ -266,14 +266,7 @@ func TestProcessorParsedOrder(t *testing.T) {
 // braze_currents scanner and input emit them: JSON content with the decoded
 // event beside it, which the processor maps without a parse.
 func BenchmarkProcessorCarried(b *testing.B) {
-	conf, err := ctmProcSpec().ParseYAML(`app_platforms: { app-ios: ios }`, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := ctmProcFromParsed(conf, service.MockResources())
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := ctmTestProc(b, `app_platforms: { app-ios: ios }`)
 	batch := make(service.MessageBatch, 500)
 	ctxs := currents.NewEventJSONs(len(batch))
 	evs, texts := make([]currents.Event, len(batch)), make([][]byte, len(batch))
@@ -320,14 +313,7 @@ func BenchmarkProcessorCarried(b *testing.B) {
 // messages for as long as mParticle takes them, so metadata cut from those
 // strings would keep megabytes alive per message batch in flight.
 func TestMappedMessagesDoNotKeepTheEventsBlockAlive(t *testing.T) {
-	conf, err := ctmProcSpec().ParseYAML(`app_platforms: { app-ios: ios }`, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ctmProcFromParsed(conf, service.MockResources())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := ctmTestProc(t, `app_platforms: { app-ios: ios }`)
 	block := make([]byte, 1<<20) // stands for the decoded bytes of an Avro block
 	alive := weak.Make(&block[0])
 	at := 0

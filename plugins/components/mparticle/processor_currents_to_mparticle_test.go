@@ -16,7 +16,7 @@ import (
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/validate"
 )
 
-func ctmTestProc(t *testing.T, yaml string) *ctmProc {
+func ctmTestProc(t testing.TB, yaml string) *ctmProc {
 	t.Helper()
 	conf, err := ctmProcSpec().ParseYAML(yaml, nil)
 	if err != nil {
@@ -330,14 +330,7 @@ currents_to_mparticle:
 // batch size: the processor's own cost on top of the Mapper (structured
 // message to event, message copies, metadata).
 func BenchmarkProcessor(b *testing.B) {
-	conf, err := ctmProcSpec().ParseYAML(`app_platforms: { app-ios: ios }`, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := ctmProcFromParsed(conf, service.MockResources())
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := ctmTestProc(b, `app_platforms: { app-ios: ios }`)
 	batch := make(service.MessageBatch, 500)
 	for i := range batch {
 		batch[i] = ctmTestEvent("users.messages.pushnotification.Send", map[string]any{
