@@ -8,9 +8,14 @@
 #   (b) stock Benthos 4.27: file input with codec avro-ocf:marshaler=goavro and
 #       a Bloblang mapping to the mParticle batch (what a user would build);
 #   (c) in-process: the plain-Go decoder and mapping in one goroutine
-#       (bench/inprocess), no Benthos.
+#       (bench/inprocess), no Benthos;
+#   (d) the Benthos floor (bench/floor): (a) and (a') with components that
+#       do no work of their own but emit and copy the same messages with the
+#       same metadata. No build of (a) can be faster than its floor plus the
+#       work (c): the script prints what that bound allows against the stock
+#       pipeline.
 #
-# (a) and (b) run with `threads: 2` into the `drop` output, alternately,
+# (a), (b) and (d) run with `threads: 2` into the `drop` output, alternately,
 # RUNS times each; the medians are compared. Wall-clock time is noisy on a
 # shared machine: the CPU seconds (user + sys) are reported beside it.
 #
@@ -31,6 +36,7 @@ bin=${BIN:-$work/currents-mparticle}
 [ -n "${BIN:-}" ] || go build -o "$bin" ./cmd/currents-mparticle
 go build -o "$work/currents-gen" ./cmd/currents-gen
 go build -o "$work/inprocess" ./bench/inprocess
+go build -o "$work/floor" ./bench/floor
 
 # One file of push sends, Braze-sized blocks, recent (not historical).
 "$work/currents-gen" -out "$work/export" -types users.messages.pushnotification.Send -events "$events" \
@@ -64,9 +70,15 @@ drop_config "  braze_currents:
 drop_config "  file:
     paths: [ \"$file\" ]
     codec: avro-ocf:marshaler=goavro" "$(stock_mapping)" >"$work/stock.yaml"
+floor_map="    - floor_map: {}"
+drop_config "  file:
+    paths: [ \"$file\" ]
+    scanner:
+      floor: { events: $events }" "$floor_map" >"$work/floor_scanner.yaml"
+drop_config "  floor: { path: \"$file\", events: $events }" "$floor_map" >"$work/floor_input.yaml"
 
-measure() { # label config → "label wall cpu rss_kb"
-  /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$bin" -c "$2" >"$work/$1.log" 2>&1 ||
+measure() { # label config [binary] → "label wall cpu rss_kb"
+  /usr/bin/time -f '%e %U %S %M' -o "$work/time" "${3:-$bin}" -c "$2" >"$work/$1.log" 2>&1 ||
     { echo "$1 failed:" >&2; tail -20 "$work/$1.log" >&2; exit 1; }
   read -r wall user sys rss <"$work/time"
   echo "$1 $wall $(awk "BEGIN{print $user + $sys}") $rss"
@@ -77,8 +89,10 @@ for i in $(seq "$runs"); do
   rows+=("$(measure shipped "$work/shipped.yaml")")
   rows+=("$(measure input "$work/input.yaml")")
   rows+=("$(measure stock "$work/stock.yaml")")
+  rows+=("$(measure floor_scanner "$work/floor_scanner.yaml" "$work/floor")")
+  rows+=("$(measure floor_input "$work/floor_input.yaml" "$work/floor")")
   rows+=("inprocess $("$work/inprocess" "$file" | awk '{print $9, $7, 0}')")
-  echo "run $i: ${rows[*]: -4}" >&2
+  echo "run $i: ${rows[*]: -6}" >&2
 done
 
 python3 - "$events" "${rows[@]}" <<'PY'
@@ -93,8 +107,9 @@ print(f"\n{events} push sends, one file; median of {len(runs['shipped'])} altern
 print("| run | wall s | CPU s | CPU µs/event | peak RSS MB |")
 print("|---|---|---|---|---|")
 names = {"shipped": "shipped: file + braze_currents scanner", "input": "shipped: braze_currents input (file://)",
-         "stock": "stock Benthos: avro-ocf codec + Bloblang", "inprocess": "in-process decode + map, one goroutine"}
-for k in ("shipped", "input", "stock", "inprocess"):
+         "stock": "stock Benthos: avro-ocf codec + Bloblang", "inprocess": "in-process decode + map, one goroutine",
+         "floor_scanner": "Benthos floor of the file + scanner path", "floor_input": "Benthos floor of the input path"}
+for k in ("shipped", "input", "stock", "inprocess", "floor_scanner", "floor_input"):
     w, c, r = med[k]
     print(f"| {names[k]} | {w:.2f} | {c:.2f} | {c / events * 1e6:.2f} | {r / 1024:.0f} |" if k != "inprocess" else
           f"| {names[k]} | {w:.2f} | {c:.2f} | {c / events * 1e6:.2f} | |")
@@ -104,4 +119,9 @@ for k in ("shipped", "input"):
     sw, sc, _ = med[k]
     print(f"\n{names[k]}: {kw / sw:.1f}x the stock throughput (wall), {kc / sc:.1f}x less CPU;"
           f" CPU per event {sc / ic:.2f}x the in-process decode + map.")
+    # The bound: Benthos's own cost (the floor) plus the work itself, the
+    # work spread over the two cores at best.
+    fw, fc, _ = med["floor_" + ("scanner" if k == "shipped" else "input")]
+    print(f"  Its Benthos floor: {fw:.2f} s wall, {fc / events * 1e6:.2f} µs CPU/event. At best (floor + work):"
+          f" {kw / (fw + ic / 2):.1f}x the stock throughput, CPU per event {(fc + ic) / ic:.2f}x the in-process work.")
 PY
