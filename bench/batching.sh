@@ -53,15 +53,6 @@ go build -o "$work/currents-gen" ./cmd/currents-gen
 "$work/currents-gen" -out "$work/export" -profile realistic -events "$events" -hours 2 -start 30h -seed 12 2>&1
 "$work/currents-gen" -out "$work/big" -profile realistic -events "$unlimited_events" -hours 2 -start 30h -seed 13 2>&1
 
-feeds=(-feed ios=ios-key:ios-secret -feed android=android-key:android-secret -feed web=web-key:web-secret -feed unbound=unbound-key:unbound-secret)
-start_emulator() { # rate
-  if [ -n "$emu_pid" ]; then kill "$emu_pid"; wait "$emu_pid" 2>/dev/null || true; fi
-  "$work/mparticle-emulator" -addr "127.0.0.1:$port" -rate "$1" "${feeds[@]}" >"$work/emulator.out" 2>&1 &
-  emu_pid=$!
-  for _ in $(seq 50); do curl -sf "127.0.0.1:$port/_emulator/stats" >/dev/null && return; sleep 0.1; done
-  echo "emulator did not start" >&2; exit 1
-}
-
 config() { # export-dir group-window ledger(on|off) → path
   local f="$work/run-$2-$3.yaml"
   cat >"$f" <<YAML
@@ -74,11 +65,7 @@ pipeline:
 output:
   mparticle:
     url: http://127.0.0.1:$port/v2
-    feeds:
-      ios: { key: ios-key, secret: ios-secret }
-      android: { key: android-key, secret: android-secret }
-      web: { key: web-key, secret: web-secret }
-      unbound: { key: unbound-key, secret: unbound-secret }
+$(mparticle_feeds)
     group_window: $2
 $( [ -n "$max_in_flight" ] && echo "    max_in_flight: $max_in_flight" )
 $( [ "$3" = on ] && echo "    ledger: { cache: delivered }" )
@@ -102,14 +89,14 @@ run() { # label config → appends "label elapsed cpu rss_kb" to $work/runs; sav
 }
 
 : >"$work/runs"
-start_emulator 270
+start_emulator -rate 270
 for i in $(seq "$runs"); do
   for w in $windows; do
     echo "270 batches/s, group_window $w, run $i..." >&2
     run "limited_${w}_$i" "$(config "$work/export" "$w" off)" batches
   done
 done
-start_emulator -1
+start_emulator -rate -1
 for i in $(seq "$runs"); do
   for l in off on; do
     echo "unlimited, ledger $l, run $i..." >&2

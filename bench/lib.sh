@@ -39,3 +39,35 @@ stock_mapping() {
         meta feed = if $fields.platform == "ios" { "ios" } else if $fields.platform == "android" { "android" } else if $fields.platform == "web" { "web" } else { "unbound" }
 BLOBL
 }
+
+# The feeds of every bench run against the emulator, each with its own key
+# and secret (the emulator refuses two feeds sharing a key):
+# mparticle_feeds prints the output's `feeds:` block (indented under
+# `mparticle:`), start_emulator gives the emulator the same, and a stock
+# pipeline posting to the emulator loops over them (bench/pipeline.sh).
+bench_feeds="ios android web unbound"
+mparticle_feeds() {
+  echo "    feeds:"
+  local f
+  for f in $bench_feeds; do echo "      $f: { key: $f-key, secret: $f-secret }"; done
+}
+
+# start_emulator [FLAG…] (re)starts $work/mparticle-emulator on 127.0.0.1:$port
+# with the bench feeds and FLAG… (e.g. -rate -1), sets emu_pid and waits until
+# it answers; the caller's EXIT trap kills emu_pid.
+start_emulator() {
+  if [ -n "${emu_pid:-}" ]; then kill "$emu_pid" 2>/dev/null || true; wait "$emu_pid" 2>/dev/null || true; fi
+  local feeds=() f
+  for f in $bench_feeds; do feeds+=(-feed "$f=$f-key:$f-secret"); done
+  "$work/mparticle-emulator" -addr "127.0.0.1:$port" "${feeds[@]}" "$@" >"$work/emulator.out" 2>&1 &
+  emu_pid=$!
+  for _ in $(seq 50); do curl -sf "127.0.0.1:$port/_emulator/stats" >/dev/null && return; sleep 0.1; done
+  cat "$work/emulator.out" >&2
+  echo "emulator did not start" >&2
+  exit 1
+}
+
+# emulator_stat FIELD prints a top-level field of the emulator's /_emulator/stats.
+emulator_stat() {
+  curl -sf "127.0.0.1:$port/_emulator/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"
+}

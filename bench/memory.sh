@@ -57,11 +57,7 @@ output:
   mparticle:
 $2${MAX_IN_FLIGHT:+
     max_in_flight: $MAX_IN_FLIGHT}
-    feeds:
-      ios: { key: ios-key, secret: ios-secret }
-      android: { key: android-key, secret: android-secret }
-      web: { key: web-key, secret: web-secret }
-      unbound: { key: unbound-key, secret: unbound-secret }
+$(mparticle_feeds)
 $(quiet_service)
 YAML
 }
@@ -93,21 +89,10 @@ done
 seconds=${THROTTLED_SECONDS:-120}
 [ "$seconds" -gt 0 ] || exit 0
 port=${BENCH_PORT:-18081}
-# A new emulator for each run: it would count the second run's events as
-# duplicates of the first's.
-start_emulator() {
-  [ -z "$emu_pid" ] || { kill "$emu_pid"; wait "$emu_pid" 2>/dev/null || true; }
-  "$work/mparticle-emulator" -addr "127.0.0.1:$port" -keep -1 \
-    -feed ios=ios-key:ios-secret -feed android=android-key:android-secret \
-    -feed web=web-key:web-secret -feed unbound=unbound-key:unbound-secret >"$work/emulator.out" 2>&1 &
-  emu_pid=$!
-  for i in $(seq 51); do
-    [ "$i" -le 50 ] || { cat "$work/emulator.out" >&2; echo "emulator did not start" >&2; exit 1; }
-    curl -sf "127.0.0.1:$port/_emulator/stats" >/dev/null && return; sleep 0.1
-  done
-}
 for reader in scanner input; do
-  start_emulator
+  # A new emulator for each run: it would count the second run's events as
+  # duplicates of the first's.
+  start_emulator -keep -1
   full_config "$reader" "    url: http://127.0.0.1:$port/v2" >"$work/throttled.yaml"
   "$bin" -c "$work/throttled.yaml" >"$work/throttled.log" 2>&1 &
   pid=$!
@@ -119,7 +104,7 @@ for reader in scanner input; do
   done
   hwm=$(($(awk '/^VmHWM/ {print $2}' "/proc/$pid/status") / 1024))
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  accepted=$(curl -s "127.0.0.1:$port/_emulator/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])')
+  accepted=$(emulator_stat events)
   printf 'throttled (270 batches/s), %s: RSS every 10 s: %s MB; peak %d MB (idle + %d MB); %d events accepted in %d s\n' \
     "$reader" "${samples[*]}" "$hwm" $((hwm - idle / 1024)) "$accepted" "$seconds"
 done

@@ -35,16 +35,6 @@ few=users.messages.email.Send,users.messages.email.Open,users.messages.email.Cli
 "$work/currents-gen" -out "$work/all" -events "$events" -users $((events / 10)) -hours 24 -start 30h -seed 9 2>&1
 "$work/currents-gen" -out "$work/limited" -types "$few" -events "$limited_events" -users $((limited_events / 10)) -hours 2 -start 30h -seed 8 2>&1
 
-feeds=(-feed ios=ios-key:ios-secret -feed android=android-key:android-secret -feed web=web-key:web-secret -feed unbound=unbound-key:unbound-secret)
-start_emulator() { # rate
-  [ -n "$emu_pid" ] && { kill "$emu_pid"; wait "$emu_pid" 2>/dev/null || true; }
-  "$work/mparticle-emulator" -addr "127.0.0.1:$port" -rate "$1" "${feeds[@]}" >"$work/emulator.out" 2>/dev/null &
-  emu_pid=$!
-  for _ in $(seq 50); do curl -sf "127.0.0.1:$port/_emulator/stats" >/dev/null && return; sleep 0.1; done
-  echo "emulator did not start" >&2; exit 1
-}
-stat_field() { curl -s "127.0.0.1:$port/_emulator/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-
 ours() { # export-dir batch-count
   cat >"$work/ours.yaml" <<YAML
 input:
@@ -58,11 +48,7 @@ pipeline:
 output:
   mparticle:
     url: http://127.0.0.1:$port/v2
-    feeds:
-      ios: { key: ios-key, secret: ios-secret }
-      android: { key: android-key, secret: android-secret }
-      web: { key: web-key, secret: web-secret }
-      unbound: { key: unbound-key, secret: unbound-secret }
+$(mparticle_feeds)
     # Writes in flight: the output packs the events of all of them into shared requests, so
     # under a batches/s limit more writes in flight pack more of one user's events together.
     max_in_flight: ${2:-64}
@@ -83,7 +69,7 @@ $(stock_mapping)
 output:
   switch:
     cases:
-$(for f in ios android web unbound; do cat <<CASE
+$(for f in $bench_feeds; do cat <<CASE
       - check: '@feed == "$f"'
         output:
           http_client:
@@ -106,14 +92,14 @@ measure() { # label config → prints "label elapsed cpu rss events batches"
   /usr/bin/time -f '%e %U %S %M' -o "$work/time" timeout "${RUN_TIMEOUT:-240}" "$work/currents-mparticle" -c "$2" >"$work/$1.log" 2>&1 ||
     { echo "$1 failed:" >&2; tail -20 "$work/$1.log" >&2; exit 1; }
   read -r elapsed user sys rss <"$work/time"
-  echo "$1 $elapsed $(awk "BEGIN{print $user + $sys}") $rss $(stat_field events) $(stat_field batches)"
+  echo "$1 $elapsed $(awk "BEGIN{print $user + $sys}") $rss $(emulator_stat events) $(emulator_stat batches)"
 }
 
-start_emulator -1
+start_emulator -rate -1
 a=$(measure ours "$(ours "$work/export")")
 b=$(measure stock "$(stock "$work/export")")
 e=$(measure ours_all_55_types "$(ours "$work/all")")
-start_emulator 270
+start_emulator -rate 270
 c=$(measure ours_270 "$(ours "$work/limited" 1000)")
 d=$(measure stock_270 "$(stock "$work/limited")")
 
