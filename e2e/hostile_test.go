@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/runstatus"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/emulator"
 )
@@ -56,7 +57,7 @@ type measuredRun struct {
 // runMeasured runs the binary on a config to its end, without GOMEMLIMIT
 // (a memory limit would hide what the process asks for), and reads its peak
 // resident set from the kernel's accounting of the child.
-func runMeasured(t *testing.T, config string) measuredRun {
+func runMeasured(t *testing.T, config string, wantCode int) measuredRun {
 	t.Helper()
 	cfgPath := filepath.Join(t.TempDir(), "pipeline.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
@@ -72,9 +73,8 @@ func runMeasured(t *testing.T, config string) measuredRun {
 	}
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	err := cmd.Run()
-	if err != nil {
-		t.Fatalf("pipeline failed: %v\n%s", err, tail(logs.String(), 3000))
+	if code := exitCode(t, cmd.Run()); code != wantCode {
+		t.Fatalf("pipeline exited %d, want %d\n%s", code, wantCode, tail(logs.String(), 3000))
 	}
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	if !ok {
@@ -120,7 +120,7 @@ func TestHostileFilesAmongARealExport(t *testing.T) {
 	idleExp := newExport(t, gen.Config{Events: 20, Seed: 201, Start: start,
 		EventTypes: []string{"users.messages.email.Open"}})
 	idleDir := t.TempDir()
-	idle := runMeasured(t, hostilePipeline(idleExp.dir, mkdir(t, idleDir, "checkpoint"), mkdir(t, idleDir, "quarantine"), emu.URL))
+	idle := runMeasured(t, hostilePipeline(idleExp.dir, mkdir(t, idleDir, "checkpoint"), mkdir(t, idleDir, "quarantine"), emu.URL), 0)
 
 	cfg := gen.Config{Events: 4000, Users: 600, Hours: 2, BlockEvents: 50, Seed: 202, Start: start}
 	exp := newExport(t, cfg)
@@ -136,7 +136,7 @@ func TestHostileFilesAmongARealExport(t *testing.T) {
 	checkpoints, quarantine := mkdir(t, dir, "checkpoint"), mkdir(t, dir, "quarantine")
 	config := hostilePipeline(exp.dir, checkpoints, quarantine, emu.URL)
 	before := emu.Stats().Events
-	first := runMeasured(t, config)
+	first := runMeasured(t, config, runstatus.ExitObjectsFailed)
 
 	// Every good event arrived once; users without external_user_id are
 	// dropped by the mapping (the default).
@@ -170,7 +170,7 @@ func TestHostileFilesAmongARealExport(t *testing.T) {
 
 	// The second run skips every object, the hostile ones included.
 	recorded := emu.Stats().Events
-	second := runMeasured(t, config)
+	second := runMeasured(t, config, 0)
 	if n := emu.Stats().Events - recorded; n != 0 {
 		t.Errorf("the second run sent %d events, want none", n)
 	}

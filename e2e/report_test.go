@@ -13,6 +13,7 @@ import (
 	"time"
 
 	cexport "github.com/currents-mparticle/currents-mparticle/internal/export"
+	"github.com/currents-mparticle/currents-mparticle/internal/runstatus"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/emulator"
@@ -51,7 +52,7 @@ metrics: { none: {} }
 }
 
 // runTool runs a binary to its end and returns its stdout and stderr.
-func runTool(t *testing.T, env []string, bin string, args ...string) (string, string) {
+func runTool(t *testing.T, env []string, wantCode int, bin string, args ...string) (string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -59,8 +60,8 @@ func runTool(t *testing.T, env []string, bin string, args ...string) (string, st
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), strings.Join(args, " "), err, tail(stdout.String(), 3000), tail(stderr.String(), 3000))
+	if code := exitCode(t, cmd.Run()); code != wantCode {
+		t.Fatalf("%s %s: exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), strings.Join(args, " "), code, wantCode, tail(stdout.String(), 3000), tail(stderr.String(), 3000))
 	}
 	return stdout.String(), stderr.String()
 }
@@ -157,7 +158,7 @@ func TestReportAndRequeueAfterARealRun(t *testing.T) {
 		"REPORT_E2E_UNBOUND_KEY="+feedCreds["unbound"].Key, "REPORT_E2E_UNBOUND_SECRET="+feedCreds["unbound"].Secret)
 	report := func() reportJSON {
 		t.Helper()
-		out, _ := runTool(t, reportEnv, reportBinary, "-c", cfgPath, "-json")
+		out, _ := runTool(t, reportEnv, 0, reportBinary, "-c", cfgPath, "-json")
 		var r reportJSON
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatalf("report: %v\n%s", err, out)
@@ -165,7 +166,7 @@ func TestReportAndRequeueAfterARealRun(t *testing.T) {
 		return r
 	}
 
-	stdout, stderr := runTool(t, runEnv, binary, "-c", cfgPath)
+	stdout, stderr := runTool(t, runEnv, runstatus.ExitObjectsFailed, binary, "-c", cfgPath)
 	logs := stdout + stderr
 	summary := fmt.Sprintf("%d objects completed, 3 failed, 0 skipped as checkpointed", total.Completed)
 	if !strings.Contains(logs, summary) {
@@ -198,11 +199,11 @@ func TestReportAndRequeueAfterARealRun(t *testing.T) {
 	if len(r.Failed) != len(damaged) {
 		t.Errorf("%d failed objects listed, want %d", len(r.Failed), len(damaged))
 	}
-	text, _ := runTool(t, reportEnv, reportBinary, "-c", cfgPath)
+	text, _ := runTool(t, reportEnv, 0, reportBinary, "-c", cfgPath)
 	t.Logf("currents-report -c pipeline.yaml after the first run:\n%s", text)
 
 	// Re-queue the hostile object.
-	out, _ := runTool(t, reportEnv, reportBinary, "-c", cfgPath, "requeue", hostile)
+	out, _ := runTool(t, reportEnv, 0, reportBinary, "-c", cfgPath, "requeue", hostile)
 	t.Logf("currents-report -c pipeline.yaml requeue <hostile object>:\n%s", out)
 	cpKey := cexport.CheckpointKey("report_e2e_", hostile)
 	if !strings.Contains(out, "Re-queued "+hostile) || !strings.Contains(out, cpKey) || !strings.Contains(out, "was failed, decode limit exceeded") {
@@ -216,7 +217,7 @@ func TestReportAndRequeueAfterARealRun(t *testing.T) {
 		t.Errorf("quarantine record %s: %v, want it deleted", qPath, err)
 	}
 
-	text, _ = runTool(t, reportEnv, reportBinary, "-c", cfgPath)
+	text, _ = runTool(t, reportEnv, 0, reportBinary, "-c", cfgPath)
 	t.Logf("currents-report -c pipeline.yaml after the requeue:\n%s", text)
 	r = report()
 	hostileHour := hourOf(t, hostile)
@@ -229,7 +230,7 @@ func TestReportAndRequeueAfterARealRun(t *testing.T) {
 	}
 
 	// The second run reads the re-queued object alone, and fails it again.
-	stdout, stderr = runTool(t, runEnv, binary, "-c", cfgPath)
+	stdout, stderr = runTool(t, runEnv, runstatus.ExitObjectsFailed, binary, "-c", cfgPath)
 	logs = stdout + stderr
 	summary = fmt.Sprintf("0 objects completed, 1 failed, %d skipped as checkpointed", total.Objects-1)
 	if !strings.Contains(logs, summary) {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/runstatus"
+
 	// Every component of the distribution.
 	_ "github.com/currents-mparticle/currents-mparticle/internal/distribution"
 )
@@ -33,6 +35,12 @@ func main() {
 	}
 	setMemoryLimit()
 	service.RunCLI(context.Background())
+	// Benthos returns here when a stream ended by itself or was stopped
+	// cleanly; what it could not deliver is ours to say.
+	if n := runstatus.FailedObjects(); n > 0 {
+		fmt.Fprintf(os.Stderr, "currents-mparticle: %d objects failed in this run and were not delivered whole (exit code %d)\n", n, runstatus.ExitObjectsFailed)
+		os.Exit(runstatus.ExitObjectsFailed)
+	}
 }
 
 // memoryLimitShare is the share of the container's memory the Go runtime

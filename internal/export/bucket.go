@@ -40,6 +40,18 @@ func SplitURL(raw string) (bucketURL, prefix string, err error) {
 	return u.String(), prefix, nil
 }
 
+// Where names a braze_currents `url` (or `quarantine`) for logs and errors:
+// the scheme, bucket and prefix, without the query, whose parameters (an
+// endpoint, a profile, a SAS token) are the operator's and can be secret.
+func Where(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(an unparsable url)"
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
+}
+
 // OpenBucket opens a bucket url (the first result of SplitURL) with
 // gocloud's default URL mux, whose drivers the caller imports, plus one
 // parameter gocloud v0.37 lacks: `use_path_style=true` on an s3:// url opens

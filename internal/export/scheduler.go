@@ -43,6 +43,10 @@ const (
 	// Rejected: downstream refused some of its events for good in
 	// MaxRejected reads.
 	Rejected
+	// Unreadable: MaxReadFailures reads in a row ended in a bucket error
+	// (access denied, a body cut short, the network): the events read
+	// before were acknowledged, the rest were never read.
+	Unreadable
 )
 
 // Settlement is an object's final outcome, which the caller records (a
@@ -53,11 +57,15 @@ type Settlement struct {
 	// Events is the number of events read in the last attempt, those of
 	// chunks delivered by earlier attempts included.
 	Events int
-	// Err is the decode error (Corrupt) or the latest refusal (Rejected).
+	// Err is the decode error (Corrupt), the latest refusal (Rejected) or
+	// the latest bucket error (Unreadable).
 	Err error
 	// Refused is the number of reads in which downstream refused events
 	// for good.
 	Refused int
+	// ReadFailures is the number of reads in a row that ended in a bucket
+	// error.
+	ReadFailures int
 }
 
 // Checkpoints is where settled objects are remembered across restarts. The
@@ -111,6 +119,9 @@ type SchedulerConfig struct {
 	// MaxRejected is how many reads may end with events refused for good
 	// before the object settles as Rejected (at least 1).
 	MaxRejected int
+	// MaxReadFailures is how many reads in a row may end in a bucket error
+	// before the object settles as Unreadable; 0 retries for ever.
+	MaxReadFailures int
 	// Checkpoints is required: it also hears every settlement.
 	Checkpoints Checkpoints
 	Observer    Observer // nil: nobody listens
@@ -434,6 +445,7 @@ type Job struct {
 	refused     int   // attempts in which downstream refused an event for good
 	lastNack    error // the latest refusal for good, for the settlement
 	ioErr       error // the object could not be read to its end: read again
+	ioFailures  int   // reads in a row that ended in ioErr
 	corrupt     error // a decode error: settle as Corrupt
 	events      int   // events read in this attempt, skipped chunks included
 }
@@ -511,11 +523,20 @@ func (j *Job) settle(ctx context.Context) {
 	if j.refusedNow {
 		j.refused++
 	}
-	s := Settlement{Object: j.Object, Events: j.events, Refused: j.refused}
 	nacked, ioErr, corrupt := j.nacked, j.ioErr, j.corrupt
+	if ioErr != nil {
+		j.ioFailures++
+	} else {
+		j.ioFailures = 0
+	}
+	s := Settlement{Object: j.Object, Events: j.events, Refused: j.refused, ReadFailures: j.ioFailures}
 	switch {
 	case nacked && j.refused >= j.s.conf.MaxRejected:
 		s.Verdict, s.Err = Rejected, j.lastNack
+	case ioErr != nil && j.s.conf.MaxReadFailures > 0 && j.ioFailures >= j.s.conf.MaxReadFailures:
+		// Never read to its end: what was read is delivered, the rest is
+		// named in the record, and a one-pass run can end.
+		s.Verdict, s.Err = Unreadable, ioErr
 	case nacked || ioErr != nil:
 		j.attempt++
 		attempt := j.attempt

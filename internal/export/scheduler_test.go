@@ -609,3 +609,41 @@ func TestSchedulerWatchKeepsWhatItHandedOutWhileAnHourIsUnsettled(t *testing.T) 
 		t.Fatalf("%d objects listed, want 3: %q", n, h.book.log)
 	}
 }
+
+// An object whose reads keep ending in a bucket error (access denied for
+// ever, a body cut short every time) settles as Unreadable after
+// MaxReadFailures reads in a row, with what the last read delivered, so
+// that a one-pass run ends; a read that reaches the end in between starts
+// the count again.
+func TestSchedulerUnreadableSettlesAfterMaxReadFailures(t *testing.T) {
+	ctx := context.Background()
+	hr := t0.Truncate(time.Hour)
+	h := start(t, SchedulerConfig{MaxReadFailures: 3}, &fakeSource{objs: []Object{obj("a", hr)}}, newBook())
+	denied := errors.New("AccessDenied")
+
+	// A read that fails, then one that reaches the end but is nacked: the
+	// count starts again.
+	h.next(t, "a").EndRead(ctx, denied, false)
+	h.clock.Step(t, time.Second)
+	j := h.next(t, "a")
+	c := send(t, j, 2)
+	j.EndRead(ctx, nil, false)
+	c.Nack(ctx, errors.New("later"), nil, false)
+	for attempt, wait := range []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		h.clock.Step(t, wait)
+		j = h.next(t, "a")
+		if attempt == 2 {
+			send(t, j, 2).Ack(ctx)
+		}
+		j.EndRead(ctx, denied, false)
+		if attempt < 2 {
+			h.settledAs(t)
+			h.notDone(t)
+		}
+	}
+	h.settledAs(t, "a 3 events 2 refused 0 err AccessDenied")
+	if got := h.book.settlements()[0].ReadFailures; got != 3 {
+		t.Fatalf("ReadFailures %d, want 3", got)
+	}
+	h.awaitDone(t)
+}

@@ -19,6 +19,7 @@ import (
 	_ "gocloud.dev/blob/s3blob"
 
 	"github.com/currents-mparticle/currents-mparticle/internal/export"
+	"github.com/currents-mparticle/currents-mparticle/internal/runstatus"
 	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 )
 
@@ -40,6 +41,7 @@ const (
 	bciFieldMaxBatchSize         = "max_batch_size"
 	bciFieldQuarantine           = "quarantine"
 	bciFieldMaxRejectedAttempts  = "max_rejected_attempts"
+	bciFieldMaxReadAttempts      = "max_read_attempts"
 	bciFieldMinObjectAge         = "min_object_age"
 
 	bciMaxConcurrentObjects = 256
@@ -47,6 +49,10 @@ const (
 	// bciClassRejected is the failure class of an object whose events
 	// downstream kept refusing for good.
 	bciClassRejected = "rejected_downstream"
+	// bciClassUnreadable is the failure class of an object the bucket kept
+	// failing to serve whole (access denied, bodies cut short, the network)
+	// for max_read_attempts reads in a row.
+	bciClassUnreadable = "unreadable"
 )
 
 func brazeCurrentsInputSpec() *service.ConfigSpec {
@@ -193,6 +199,10 @@ that hour is the current one; alert when it grows in watch mode).`).
 				Description("How many reads of an object may end with some of its events refused for good downstream (a permanent failure that no `fallback` took, such as an event that cannot be mapped) before the object is recorded as failed (class `"+bciClassRejected+"`) and quarantined. Each read sends only the events not yet delivered. Temporary failures, such as an mParticle feed whose credentials are refused for now, do not count: those events are read again until they pass or fail for good.").
 				Default(5).
 				Advanced(),
+			service.NewIntField(bciFieldMaxReadAttempts).
+				Description("How many reads in a row of an object may fail in the bucket (access denied, a body that ends before the object's size, a connection reset) before the object is recorded as failed (class `"+bciClassUnreadable+"`), named in the log and quarantined, so that a one-pass run ends. Reads are retried with a backoff doubling from 1s to 1m: the default 20 rides out about a quarter of an hour of trouble. Such a failure is never taken for a corrupt file. 0 retries for ever.").
+				Default(20).
+				Advanced(),
 			service.NewDurationField(bciFieldMinObjectAge).
 				Description("In watch mode, an object modified less than this long ago is left for a later pass: a file still being written (a `file://` export, or a tool copying into the bucket) is read once it has settled, and an object that ends early (truncated) while it was modified within this time is read again later rather than failed. In any mode, an object that ends early and whose size changed since it was listed is read again later.").
 				Default("30s").
@@ -249,6 +259,7 @@ type bciOpener func(ctx context.Context, url string) (*blob.Bucket, error)
 type bciConfig struct {
 	bucketURL        string
 	prefix           string
+	where            string // the url without its query, for logs (export.Where)
 	quarantineURL    string
 	quarantinePrefix string
 	types            decoder.TypeFilter
@@ -262,6 +273,7 @@ type bciConfig struct {
 	maxObjects       int
 	maxBatch         int
 	maxRejected      int
+	maxReadAttempts  int
 	minAge           time.Duration
 	limits           decoder.ReaderOptions // decode_limits
 }
@@ -274,6 +286,7 @@ func bciConfigFromParsed(conf *service.ParsedConfig, now time.Time) (c bciConfig
 	if c.bucketURL, c.prefix, err = export.SplitURL(raw); err != nil {
 		return c, fmt.Errorf("%s: %w", bciFieldURL, err)
 	}
+	c.where = export.Where(raw)
 	if raw, err = conf.FieldString(bciFieldQuarantine); err != nil {
 		return c, err
 	}
@@ -358,6 +371,12 @@ func bciConfigFromParsed(conf *service.ParsedConfig, now time.Time) (c bciConfig
 	}
 	if c.maxRejected < 1 {
 		return c, fmt.Errorf("%s must be at least 1", bciFieldMaxRejectedAttempts)
+	}
+	if c.maxReadAttempts, err = conf.FieldInt(bciFieldMaxReadAttempts); err != nil {
+		return c, err
+	}
+	if c.maxReadAttempts < 0 {
+		return c, fmt.Errorf("%s must not be negative", bciFieldMaxReadAttempts)
 	}
 	if c.minAge, err = conf.FieldDuration(bciFieldMinObjectAge); err != nil {
 		return c, err
@@ -468,7 +487,7 @@ func (in *brazeCurrentsInput) Connect(ctx context.Context) error {
 		if err == nil {
 			err = errors.New("it does not exist")
 		}
-		return fmt.Errorf("export bucket %s: %w", in.conf.bucketURL, err)
+		return fmt.Errorf("export bucket %s: %w", in.conf.where, err)
 	}
 	if in.conf.quarantineURL != "" {
 		q, err := in.openBucket(ctx, in.conf.quarantineURL, in.conf.quarantinePrefix)
@@ -481,15 +500,16 @@ func (in *brazeCurrentsInput) Connect(ctx context.Context) error {
 	in.bucket = b
 	hooks := bciHooks{in}
 	in.sched = export.NewScheduler(export.SchedulerConfig{
-		Source:       &export.Lister{Bucket: b, Prefix: in.conf.prefix, Types: in.conf.types, Shard: in.conf.shard},
-		Range:        in.conf.rng,
-		Watch:        in.conf.watch,
-		PollInterval: in.conf.pollInterval,
-		Lookback:     in.conf.lookback,
-		MinAge:       in.conf.minAge,
-		MaxRejected:  in.conf.maxRejected,
-		Checkpoints:  hooks,
-		Observer:     hooks,
+		Source:          &export.Lister{Bucket: b, Prefix: in.conf.prefix, Types: in.conf.types, Shard: in.conf.shard},
+		Range:           in.conf.rng,
+		Watch:           in.conf.watch,
+		PollInterval:    in.conf.pollInterval,
+		Lookback:        in.conf.lookback,
+		MinAge:          in.conf.minAge,
+		MaxRejected:     in.conf.maxRejected,
+		MaxReadFailures: in.conf.maxReadAttempts,
+		Checkpoints:     hooks,
+		Observer:        hooks,
 	})
 	in.ctx, in.cancel = context.WithCancel(context.Background())
 	in.out = make(chan bciBatch)
@@ -569,6 +589,9 @@ func (h bciHooks) Record(ctx context.Context, s export.Settlement) {
 			fmt.Errorf("events refused downstream in %d reads (%s %d): %w", s.Refused, bciFieldMaxRejectedAttempts, in.conf.maxRejected, s.Err))
 	case export.Corrupt:
 		in.recordFailed(ctx, s.Name, decoder.ErrorClass(s.Err), "is corrupt", s.Events, s.Err)
+	case export.Unreadable:
+		in.recordFailed(ctx, s.Name, bciClassUnreadable, "could not be read whole", s.Events,
+			fmt.Errorf("%d reads in a row failed (%s %d): %w", s.ReadFailures, bciFieldMaxReadAttempts, in.conf.maxReadAttempts, s.Err))
 	default:
 		in.m.completed.Incr(1)
 		in.nCompleted.Add(1)
@@ -595,10 +618,10 @@ func (h bciHooks) Passed(n int, err error, wait time.Duration) {
 	in := h.in
 	in.updateLag()
 	if err != nil {
-		in.log.Errorf("Listing the Braze Currents export %s%s failed, retrying in %s: %v", in.conf.bucketURL, in.conf.prefix, wait, err)
+		in.log.Errorf("Listing the Braze Currents export %s failed, retrying in %s: %v", in.conf.where, wait, err)
 		return
 	}
-	in.log.Debugf("Listed the Braze Currents export %s%s: %d new objects", in.conf.bucketURL, in.conf.prefix, n)
+	in.log.Debugf("Listed the Braze Currents export %s: %d new objects", in.conf.where, n)
 }
 
 func (h bciHooks) Retrying(o export.Object, attempt int, nacked bool) {
@@ -610,8 +633,13 @@ func (h bciHooks) Retrying(o export.Object, attempt int, nacked bool) {
 
 func (h bciHooks) Finished() {
 	in := h.in
-	in.log.Infof("Read the Braze Currents export %s%s: %d objects completed, %d failed, %d skipped as checkpointed",
-		in.conf.bucketURL, in.conf.prefix, in.nCompleted.Load(), in.nFailed.Load(), in.nSkipped.Load())
+	failed := in.nFailed.Load()
+	in.log.Infof("Read the Braze Currents export %s: %d objects completed, %d failed, %d skipped as checkpointed",
+		in.conf.where, in.nCompleted.Load(), failed, in.nSkipped.Load())
+	if failed > 0 {
+		in.log.Errorf("%d Braze Currents objects failed in this run (named above, with `currents-report` listing them); the run exits with code %d", failed, runstatus.ExitObjectsFailed)
+	}
+	runstatus.OnePassEnded(failed)
 }
 
 // recordFailed counts, quarantines and checkpoints an object as failed, so
@@ -622,7 +650,7 @@ func (in *brazeCurrentsInput) recordFailed(ctx context.Context, name, class, wha
 	cp := bciNewCheckpoint(export.StatusFailed, name, events, cause)
 	where := ""
 	if in.quarantine != nil {
-		where = "; described in " + in.conf.quarantinePrefix + export.QuarantineKey(name) + " of " + in.conf.quarantineURL
+		where = "; described in " + in.conf.quarantinePrefix + export.QuarantineKey(name) + " of " + export.Where(in.conf.quarantineURL)
 		if err := in.quarantine.WriteAll(ctx, export.QuarantineKey(name), cp, nil); err != nil {
 			where = "; writing its quarantine record failed: " + err.Error()
 		}

@@ -119,7 +119,7 @@ func (in *brazeCurrentsInput) read(j *export.Job) {
 // was modified within min_object_age. Such an object is read again later,
 // not failed.
 func (in *brazeCurrentsInput) stillGrowing(ctx context.Context, j *export.Job, de *decoder.DecodeError) bool {
-	if !errors.Is(de, decoder.ErrTruncatedBlock) && !errors.Is(de, decoder.ErrTruncatedHeader) && !errors.Is(de, decoder.ErrNotContainer) {
+	if !endedEarly(de) {
 		return false
 	}
 	attrs, err := in.bucket.Attributes(ctx, j.Key)
@@ -131,6 +131,21 @@ func (in *brazeCurrentsInput) stillGrowing(ctx context.Context, j *export.Job, d
 	// and still ends early is corrupt after all.
 	j.Size = attrs.Size
 	return grew || (in.conf.watch && time.Since(attrs.ModTime) < in.conf.minAge)
+}
+
+// endedEarly reports a decode error that says the bytes ran out: the file
+// ends inside its header or a block, or holds nothing at all.
+func endedEarly(de *decoder.DecodeError) bool {
+	return errors.Is(de, decoder.ErrTruncatedBlock) || errors.Is(de, decoder.ErrTruncatedHeader) || errors.Is(de, decoder.ErrNotContainer)
+}
+
+// cutShort reports a read whose body ended cleanly before the object's size
+// (an S3 gateway that lost its upstream mid-body, a chunked answer without
+// Content-Length): the decoder then sees a truncated file, but the bytes
+// were lost on the way, so the object is read again, never taken for
+// corrupt.
+func cutShort(de *decoder.DecodeError, src *bciObjectReader, j *export.Job) bool {
+	return endedEarly(de) && j.Size > 0 && src.n < j.Size
 }
 
 // endRead closes an attempt: err is nil at the end of the object, a bucket
@@ -148,6 +163,9 @@ func (in *brazeCurrentsInput) endRead(ctx context.Context, j *export.Job, err er
 			in.log.Warnf("Reading Braze Currents object %s failed, reading it again later: %v", j.Name, err)
 		case in.stillGrowing(ctx, j, de):
 			in.log.Warnf("Braze Currents object %s ends early but is still being written; reading it again later: %v", j.Name, err)
+		case cutShort(de, src, j):
+			err = fmt.Errorf("the bucket served %d of the object's %d bytes: %w", src.n, j.Size, err)
+			in.log.Warnf("Reading Braze Currents object %s was cut short, reading it again later: %v", j.Name, err)
 		default:
 			corrupt = true
 			in.m.decodeErr.Incr(1, decoder.ErrorClass(de))
