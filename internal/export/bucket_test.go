@@ -47,8 +47,8 @@ func TestOpenBucketOpensWhatSplitURLGives(t *testing.T) {
 func TestWhereDropsTheQuery(t *testing.T) {
 	for raw, want := range map[string]string{
 		"s3://b/currents?region=us-east-1&endpoint=http://minio:9000": "s3://b/currents",
-		"azblob://c/p?sas_token=secret":                                "azblob://c/p",
-		"file:///data/currents":                                        "file:///data/currents",
+		"azblob://c/p?sas_token=secret":                               "azblob://c/p",
+		"file:///data/currents":                                       "file:///data/currents",
 	} {
 		if got := Where(raw); got != want {
 			t.Errorf("Where(%q) = %q, want %q", raw, got, want)
