@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -152,4 +153,62 @@ func TestConfigS3(t *testing.T) {
 		t.Fatalf("the second run read %v objects; want none", read2)
 	}
 	t.Logf("configs/s3.yaml second run: %d objects skipped from the redis checkpoints, 0 requests, 0 events re-sent", objects)
+}
+
+// TestConfigS3DryRunThenForReal follows the README: configs/s3.yaml first
+// with `dry_run: true` on its output, then as shipped, on the same Redis
+// and bucket. The dry run sends nothing and leaves no trace: no checkpoint
+// (Redis holds only the input's probe), no quarantine record. The real run
+// after it then reads every object and delivers every event.
+func TestConfigS3DryRunThenForReal(t *testing.T) {
+	redis := startRedis(t)
+	exp := newExport(t, gen.Config{Events: 1500, Users: 300, Hours: 2, BlockEvents: 50, CorruptFiles: 1, Seed: 303})
+	s3 := startS3(t, "currents-bucket", exp.objectBodies(t), time.Now().Add(-time.Hour))
+	emu := startEmulator(t, -1, emulator.Faults{})
+	work := t.TempDir()
+	httpAddr := freeAddr(t)
+	env := append(awsTestEnv(t), emulatorEnv(emu)...)
+	env = append(env, "CURRENTS_BUCKET=currents-bucket", "CURRENTS_PREFIX=currents",
+		"CURRENTS_URL_PARAMS=&s3ForcePathStyle=true&disableSSL=true&endpoint="+s3.srv.URL,
+		"CHECKPOINT_REDIS_URL="+redis, "DEAD_LETTER_DIR="+filepath.Join(work, "dead-letter"), "HTTP_ADDRESS="+httpAddr)
+	objects := float64(len(exp.manifest.Objects))
+	settled := func() bool {
+		return metric(httpAddr, "currents_objects_completed")+metric(httpAddr, "currents_objects_failed") >= objects
+	}
+	what := func() string { return "every object completed or failed" }
+
+	shipped := mustRead(t, shippedConfig(t, "s3.yaml"))
+	dryCfg := strings.Replace(string(shipped), "    - mparticle:\n", "    - mparticle:\n        dry_run: true\n        dry_run_path: ./dry-run.jsonl\n", 1)
+	if dryCfg == string(shipped) {
+		t.Fatal("configs/s3.yaml has no `- mparticle:` output to set dry_run on")
+	}
+	dryPath := filepath.Join(work, "s3-dry-run.yaml")
+	if err := os.WriteFile(dryPath, []byte(dryCfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dry := runShipped(t, "s3.yaml with dry_run", dryPath, work, env)
+	poll(t, 3*time.Minute, what, settled, dry)
+	dryLogs := dry.terminate(t)
+	if st := emu.Stats(); st.Requests != 0 {
+		t.Fatalf("the dry run sent %d requests to mParticle", st.Requests)
+	}
+	if lines := bytes.Count(mustRead(t, filepath.Join(work, "dry-run.jsonl")), []byte("\n")); lines == 0 {
+		t.Fatalf("the dry run wrote no request:\n%s", tail(dryLogs, 3000))
+	}
+	if n := redisKeys(t, redis); n != 1 {
+		t.Fatalf("after the dry run redis holds %d keys, want only the input's probe", n)
+	}
+	if q := s3.keys(t, "currents-bucket", "currents-quarantine/"); len(q) != 0 {
+		t.Fatalf("the dry run quarantined %v", q)
+	}
+
+	real := runShipped(t, "s3.yaml", shippedConfig(t, "s3.yaml"), work, env)
+	poll(t, 3*time.Minute, what, settled, real)
+	o := collect(t, emu, real.terminate(t))
+	read := exp.decodable()
+	reconcile(t, read, anonymous(read), o)
+	if n := redisKeys(t, redis); n != len(exp.manifest.Objects)+1 {
+		t.Fatalf("after the real run redis holds %d keys, want a checkpoint per object (%d) and the probe", n, len(exp.manifest.Objects))
+	}
+	t.Logf("dry run: 0 requests, 0 checkpoints, 0 quarantine records; the real run after it: %d objects, every event delivered", len(exp.manifest.Objects))
 }

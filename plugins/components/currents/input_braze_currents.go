@@ -419,6 +419,8 @@ type brazeCurrentsInput struct {
 
 	newestHour atomic.Int64 // Unix seconds of the newest date= hour listed
 
+	state *bciStateWrites // checkpoint and quarantine writes, none in a dry run
+
 	// Totals of this run, for the summary a one-pass input logs at its end.
 	nCompleted, nFailed, nSkipped atomic.Int64
 }
@@ -438,10 +440,11 @@ func newBrazeCurrentsInputFromParsed(conf *service.ParsedConfig, mgr *service.Re
 	}
 	met := mgr.Metrics()
 	return &brazeCurrentsInput{
-		conf: c,
-		mgr:  mgr,
-		log:  mgr.Logger(),
-		open: open,
+		conf:  c,
+		mgr:   mgr,
+		log:   mgr.Logger(),
+		open:  open,
+		state: &bciStateWrites{log: mgr.Logger()},
 		m: bciMetrics{
 			listed:    met.NewCounter("currents_objects_listed"),
 			skipped:   met.NewCounter("currents_objects_skipped"),
@@ -553,6 +556,9 @@ func (in *brazeCurrentsInput) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// Stopped before any acknowledgement: what settled is recorded now,
+	// unless this is a dry run.
+	in.state.decide(ctx)
 	err := in.bucket.Close()
 	if in.quarantine != nil {
 		err = errors.Join(err, in.quarantine.Close())
@@ -633,6 +639,7 @@ func (h bciHooks) Retrying(o export.Object, attempt int, nacked bool) {
 
 func (h bciHooks) Finished() {
 	in := h.in
+	in.state.decide(in.ctx)
 	failed := in.nFailed.Load()
 	in.log.Infof("Read the Braze Currents export %s: %d objects completed, %d failed, %d skipped as checkpointed",
 		in.conf.where, in.nCompleted.Load(), failed, in.nSkipped.Load())
@@ -651,9 +658,11 @@ func (in *brazeCurrentsInput) recordFailed(ctx context.Context, name, class, wha
 	where := ""
 	if in.quarantine != nil {
 		where = "; described in " + in.conf.quarantinePrefix + export.QuarantineKey(name) + " of " + export.Where(in.conf.quarantineURL)
-		if err := in.quarantine.WriteAll(ctx, export.QuarantineKey(name), cp, nil); err != nil {
-			where = "; writing its quarantine record failed: " + err.Error()
-		}
+		in.state.do(ctx, func(ctx context.Context) {
+			if err := in.quarantine.WriteAll(ctx, export.QuarantineKey(name), cp, nil); err != nil {
+				in.log.Errorf("Writing the quarantine record of Braze Currents object %s failed: %v", name, err)
+			}
+		})
 	}
 	in.log.Errorf("Braze Currents object %s %s after %d events, recorded as failed (%s)%s: %v", name, what, events, class, where, cause)
 	in.checkpoint(ctx, name, cp)

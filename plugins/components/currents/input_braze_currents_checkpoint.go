@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/dryrun"
 	"github.com/currents-mparticle/currents-mparticle/internal/export"
 	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 )
@@ -63,16 +66,18 @@ func (in *brazeCurrentsInput) checkpoint(ctx context.Context, object string, val
 	if in.conf.checkpointCache == "" {
 		return
 	}
-	var setErr error
-	err := in.mgr.AccessCache(ctx, in.conf.checkpointCache, func(c service.Cache) {
-		setErr = c.Set(ctx, bciCheckpointKey(in.conf.checkpointPrefix, object), value, nil)
+	in.state.do(ctx, func(ctx context.Context) {
+		var setErr error
+		err := in.mgr.AccessCache(ctx, in.conf.checkpointCache, func(c service.Cache) {
+			setErr = c.Set(ctx, bciCheckpointKey(in.conf.checkpointPrefix, object), value, nil)
+		})
+		if err == nil {
+			err = setErr
+		}
+		if err != nil {
+			in.log.Errorf("Checkpointing Braze Currents object %s failed; it will be read again after a restart: %v", object, err)
+		}
 	})
-	if err == nil {
-		err = setErr
-	}
-	if err != nil {
-		in.log.Errorf("Checkpointing Braze Currents object %s failed; it will be read again after a restart: %v", object, err)
-	}
 }
 
 // probeCheckpoint writes and reads back a key, so that a checkpoint cache
@@ -99,4 +104,58 @@ func (in *brazeCurrentsInput) probeCheckpoint(ctx context.Context) error {
 		return fmt.Errorf("checkpoint_cache %q cannot store checkpoints (a file cache needs its directory to exist): %w", in.conf.checkpointCache, err)
 	}
 	return nil
+}
+
+// bciStateWrites holds the input's writes of state (checkpoints, quarantine
+// records) until it knows whether the stream is a dry run, and drops them
+// if it is: a dry run must leave nothing that makes the real run after it
+// skip an object. The stream is known to run, and so the mparticle output to
+// have been built (and to have declared a dry run, internal/dryrun), at the
+// first acknowledgement; failures settled before that (an object corrupt
+// in its first block) wait until then, or until the input ends.
+type bciStateWrites struct {
+	decided atomic.Bool
+	mu      sync.Mutex
+	dry     bool
+	pending []func(context.Context)
+	log     *service.Logger
+}
+
+// do runs write now, after the decision, or holds it until then.
+func (w *bciStateWrites) do(ctx context.Context, write func(context.Context)) {
+	w.mu.Lock()
+	if !w.decided.Load() {
+		w.pending = append(w.pending, write)
+		w.mu.Unlock()
+		return
+	}
+	dry := w.dry
+	w.mu.Unlock()
+	if !dry {
+		write(ctx)
+	}
+}
+
+// decide settles, once, whether writes happen, and runs those held.
+func (w *bciStateWrites) decide(ctx context.Context) {
+	if w.decided.Load() {
+		return
+	}
+	w.mu.Lock()
+	if w.decided.Load() {
+		w.mu.Unlock()
+		return
+	}
+	w.dry = dryrun.Declared()
+	held := w.pending
+	w.pending = nil
+	w.decided.Store(true)
+	w.mu.Unlock()
+	if w.dry {
+		w.log.Infof("Dry run: no Braze Currents object is checkpointed or quarantined, so the real run reads them all")
+		return
+	}
+	for _, write := range held {
+		write(ctx)
+	}
 }

@@ -106,7 +106,7 @@ func (in *brazeCurrentsInput) read(j *export.Job) {
 			}
 			in.m.events.Incr(int64(len(batch)), eventType)
 			select {
-			case in.out <- bciBatch{msgs: batch, ack: bciAckFunc(c, batch)}:
+			case in.out <- bciBatch{msgs: batch, ack: bciAckFunc(c, batch, in.state)}:
 			case <-ctx.Done():
 				return
 			}
@@ -177,10 +177,11 @@ func (in *brazeCurrentsInput) endRead(ctx context.Context, j *export.Job, err er
 // bciAckFunc settles the chunk sent as batch. A batch error names the
 // messages that failed: the others are recorded as delivered and are not
 // sent again when the object is read again.
-func bciAckFunc(c export.Chunk, batch service.MessageBatch) service.AckFunc {
+func bciAckFunc(c export.Chunk, batch service.MessageBatch, state *bciStateWrites) service.AckFunc {
 	size := len(batch)
 	idx := batch.Index()
 	return func(ctx context.Context, err error) error {
+		state.decide(ctx) // before the chunk settles its object
 		if err == nil {
 			c.Ack(ctx)
 			return nil

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/dryrun"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/client"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/eventsapi"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/ledger"
@@ -183,6 +184,10 @@ keep the refused messages in memory and retry them.
 With `+"`dry_run`"+` nothing is sent: each request is written to `+"`dry_run_path`"+` as one JSON line
 `+"`{\"method\":\"POST\",\"url\":...,\"feed\":...,\"headers\":{...},\"body\":[...]}`"+` with the
 Authorization header redacted, treated as accepted, and a summary per feed is logged on close.
+A dry run leaves no trace that the real run after it would read: the `+"`braze_currents`"+` input of the
+same process writes no checkpoint and no quarantine record (the real run reads every object),
+and the `+"`ledger`"+` is neither read nor written. Start with a dry run, then run the same config
+without `+"`dry_run`"+`, on the same checkpoint cache.
 
 ### Metrics
 
@@ -614,8 +619,14 @@ func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources, maxI
 	if c.dryRun {
 		o.dry = &mpOutputDryRunSink{}
 		c.client.DryRun = o.dry
+		// A dry run leaves no trace a real run would read: the input
+		// records no checkpoint, and the ledger is not used.
+		dryrun.Declare()
+		if c.ledgerCache != "" {
+			o.log.Infof("mparticle dry run: the %s is neither read nor written", mpOutputFieldLedger)
+		}
 	}
-	if c.ledgerCache != "" {
+	if c.ledgerCache != "" && !c.dryRun {
 		if !mgr.HasCache(c.ledgerCache) {
 			return nil, fmt.Errorf("%s.%s: cache resource %q was not found", mpOutputFieldLedger, mpOutputFieldLedgerCache, c.ledgerCache)
 		}
