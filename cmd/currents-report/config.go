@@ -282,7 +282,9 @@ func (c *cacheStore) lookup(prefix string) export.CheckpointLookup {
 		}
 		cp, err := export.ParseCheckpoint(b)
 		if err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %w", key, err)
+			// Listed as what it is, not an abort: the rest of the
+			// export still deserves a report.
+			cp = export.UnreadableCheckpoint(object, fmt.Errorf("checkpoint %s: %w", key, err))
 		}
 		return &cp, nil
 	}

@@ -287,3 +287,32 @@ func TestUsage(t *testing.T) {
 		t.Errorf("missing config: exit %d, %q", code, errs)
 	}
 }
+
+// A checkpoint a kill cut short (the file cache leaves a 0-byte file) is
+// listed as unreadable, settled as the input sees it, and the report of the
+// rest of the export goes on: it used to abort with exit 1 and print
+// nothing.
+func TestReportListsAnUnreadableCheckpoint(t *testing.T) {
+	f := newFixture(t)
+	writeFile(t, f.checkpoints, export.ProbeKey("braze_currents_"), `{"status":"probe"}`)
+	cut := f.objects[0]
+	writeFile(t, f.checkpoints, export.CheckpointKey("braze_currents_", cut), "")
+	f.record(t, f.objects[1], export.StatusCompleted, false)
+
+	out, errs, code := runReport(t, "-c", f.config, "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r jsonReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	want := export.Counts{Objects: len(f.objects), Completed: 1, Unreadable: 1, Pending: len(f.objects) - 2}
+	if r.Total != want || len(r.Unreadable) != 1 || r.Unreadable[0].Object != cut || !strings.Contains(r.Unreadable[0].Error, "not a checkpoint record") {
+		t.Fatalf("total %+v, want %+v; unreadable %+v", r.Total, want, r.Unreadable)
+	}
+	text, _, code := runReport(t, "-c", f.config)
+	if code != 0 || !strings.Contains(text, "Unreadable checkpoints") || !strings.Contains(text, cut) {
+		t.Fatalf("text report (exit %d):\n%s", code, text)
+	}
+}

@@ -21,6 +21,11 @@ const (
 	// StatusFailed: the object could not be decoded past some point, or its
 	// events kept being refused downstream (Class says which).
 	StatusFailed = "failed"
+	// StatusUnreadable is never written: it stands, in a report, for a
+	// checkpoint whose value is not a record (a write cut short by a kill,
+	// a 0-byte file of the file cache). The key exists, so the input
+	// treats the object as settled, as it was when the write began.
+	StatusUnreadable = "unreadable"
 )
 
 // Checkpoint is the value the braze_currents input records in its checkpoint
@@ -55,7 +60,8 @@ func ProbeKey(prefix string) string { return prefix + "probe" }
 
 // ParseCheckpoint reads a checkpoint value. A value that is not a record of
 // a settled object (not JSON, another status) is an error, so that a report
-// never counts something it does not understand.
+// never counts something it does not understand as completed or failed
+// (UnreadableCheckpoint says what it is instead).
 func ParseCheckpoint(b []byte) (Checkpoint, error) {
 	var cp Checkpoint
 	if err := json.Unmarshal(b, &cp); err != nil {
@@ -65,6 +71,12 @@ func ParseCheckpoint(b []byte) (Checkpoint, error) {
 		return cp, fmt.Errorf("checkpoint value %.80q: status %q, want %q or %q", b, cp.Status, StatusCompleted, StatusFailed)
 	}
 	return cp, nil
+}
+
+// UnreadableCheckpoint is the record a report keeps for an object whose
+// checkpoint value ParseCheckpoint refused with err.
+func UnreadableCheckpoint(object string, err error) Checkpoint {
+	return Checkpoint{Status: StatusUnreadable, Object: object, Error: err.Error()}
 }
 
 // QuarantineSuffix ends the key of a quarantine record: a failed object's

@@ -8,12 +8,17 @@ import (
 )
 
 // Counts are objects of an export by what became of them. Every object is
-// completed, failed or pending; Quarantined counts those with a quarantine
-// record, usually the failed ones (a record outlives a deleted checkpoint).
+// completed, failed, unreadable or pending; Quarantined counts those with a
+// quarantine record, usually the failed ones (a record outlives a deleted
+// checkpoint).
 type Counts struct {
-	Objects     int `json:"objects"`
-	Completed   int `json:"completed"`
-	Failed      int `json:"failed"`
+	Objects   int `json:"objects"`
+	Completed int `json:"completed"`
+	Failed    int `json:"failed"`
+	// Unreadable counts objects whose checkpoint holds no record that can
+	// be read (a write cut short by a kill): the input skips them as
+	// settled, and a requeue reads one again.
+	Unreadable  int `json:"unreadable"`
 	Quarantined int `json:"quarantined"`
 	Pending     int `json:"pending"`
 }
@@ -25,6 +30,8 @@ func (c *Counts) add(cp *Checkpoint, quarantined bool) {
 		c.Pending++
 	case cp.Status == StatusFailed:
 		c.Failed++
+	case cp.Status == StatusUnreadable:
+		c.Unreadable++
 	default:
 		c.Completed++
 	}
@@ -55,6 +62,9 @@ type Progress struct {
 	// zero when none does: the input reads from there on.
 	OldestPending time.Time
 	Failed        []Failure // in the order listed
+	// Unreadable are the objects whose checkpoint could not be read; each
+	// Checkpoint holds the object and, in Error, why.
+	Unreadable []Failure
 }
 
 // Tally builds a Progress one object at a time. The zero value is ready.
@@ -92,6 +102,8 @@ func (t *Tally) Add(o Object, cp *Checkpoint, quarantined bool) {
 		}
 	case cp.Status == StatusFailed:
 		t.p.Failed = append(t.p.Failed, Failure{Object: o, Checkpoint: *cp, Quarantined: quarantined})
+	case cp.Status == StatusUnreadable:
+		t.p.Unreadable = append(t.p.Unreadable, Failure{Object: o, Checkpoint: *cp, Quarantined: quarantined})
 	}
 }
 
@@ -110,6 +122,7 @@ func (t *Tally) Progress() Progress {
 		return a.EventType < b.EventType
 	})
 	p.Failed = append([]Failure(nil), p.Failed...)
+	p.Unreadable = append([]Failure(nil), p.Unreadable...)
 	return p
 }
 

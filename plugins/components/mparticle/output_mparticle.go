@@ -151,10 +151,10 @@ dead-letter output, each with its own error (in `+"`@fallback_error`"+`), which 
 `+"`mparticle <reason>`"+`, where reason is one of `+"`invalid_batch`"+`,
 `+"`upstream_error`"+` (the message arrived flagged with an error by an earlier processor; it
 is not sent), `+"`feed_not_configured`"+` (its feed has no credentials and no `+"`fallback_feed`"+` is set), `+"`too_large`"+`, `+"`bad_request`"+`, `+"`rejected`"+`,
-`+"`auth_failed`"+`, `+"`auth_window_expired`"+`, `+"`unexpected_status`"+` (permanent) or
-`+"`feed_paused`"+`, `+"`retries_exhausted`"+`, `+"`context`"+`, `+"`dry_run_write`"+` (temporary: the
-feed's credentials are refused for now, the retry budget ran out, Benthos is shutting down, or the
-dry-run file could not be written). A dead letter should send `+"`feed_paused`"+` messages back
+`+"`auth_failed`"+`, `+"`auth_window_expired`"+`, `+"`unexpected_status`"+`, `+"`dry_run_write`"+` (permanent;
+the last: the dry-run file could not be written, as on a full disk) or
+`+"`feed_paused`"+`, `+"`retries_exhausted`"+`, `+"`context`"+` (temporary: the
+feed's credentials are refused for now, the retry budget ran out, or Benthos is shutting down). A dead letter should send `+"`feed_paused`"+` messages back
 rather than keep them (see the Dead-lettering example): the `+"`braze_currents`"+` input then reads
 those events, and only those, again later. Without a fallback, Benthos nacks failed messages and the input delivers them
 again. To keep temporary failures out of a dead-letter output, leave
@@ -832,11 +832,23 @@ func mpOutputReasonSummary(reasons map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// mpOutputDryRunSink is the dry-run destination, opened on Connect.
+// mpOutputDryRunSink is the dry-run destination, opened on Connect. The
+// client writes one whole line per request; the sink keeps the file to
+// whole lines: a write that fails part-way (a full disk) is cut back to the
+// last line end, so that neither half a line nor a retried request glued
+// onto it is left.
 type mpOutputDryRunSink struct {
 	mu     sync.Mutex
 	w      io.Writer
 	closer io.Closer
+	whole  int64 // bytes of whole lines written, when the file can be cut back
+}
+
+// mpOutputTruncater is what the sink needs of a file to cut back a torn
+// line; *os.File has it.
+type mpOutputTruncater interface {
+	Truncate(size int64) error
+	Seek(offset int64, whence int) (int64, error)
 }
 
 func (s *mpOutputDryRunSink) open(mgr *service.Resources, path string) error {
@@ -864,18 +876,34 @@ func (s *mpOutputDryRunSink) open(mgr *service.Resources, path string) error {
 		_ = f.Close()
 		return fmt.Errorf("%s: %q is not writable", mpOutputFieldDryRunPath, path)
 	}
-	s.w, s.closer = wc, wc
+	s.w, s.closer, s.whole = wc, wc, 0
 	return nil
 }
 
-// Write implements io.Writer for the client.
+// Write implements io.Writer for the client: p is one whole line.
 func (s *mpOutputDryRunSink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.w == nil {
 		return 0, errors.New("dry-run destination is not open")
 	}
-	return s.w.Write(p)
+	n, err := s.w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	if err == nil {
+		s.whole += int64(n)
+		return n, nil
+	}
+	if t, ok := s.w.(mpOutputTruncater); ok && n > 0 {
+		if terr := t.Truncate(s.whole); terr != nil {
+			return 0, errors.Join(err, fmt.Errorf("cutting back the torn line: %w", terr))
+		}
+		if _, serr := t.Seek(s.whole, io.SeekStart); serr != nil {
+			return 0, errors.Join(err, fmt.Errorf("cutting back the torn line: %w", serr))
+		}
+	}
+	return 0, err
 }
 
 func (s *mpOutputDryRunSink) close() error {

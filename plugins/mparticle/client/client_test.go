@@ -632,12 +632,15 @@ type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
-func TestDryRunWriteFailureIsTemporary(t *testing.T) {
+// A dry-run file that cannot be written (a full disk) fails the events for
+// good: a dry run delivers nothing, so nothing is lost, and a one-pass dry
+// run must end rather than retry for ever.
+func TestDryRunWriteFailureIsPermanent(t *testing.T) {
 	c, _, _ := newTestClient(t, "http://127.0.0.1:1/v2", func(cfg *Config) { cfg.DryRun = failingWriter{} })
 	items, _ := oneEventItems("ios", 1, 1, recentMS)
 	var de *DeliveryError
-	if err := c.Send(context.Background(), items)[0]; !errors.As(err, &de) || de.Reason != ReasonDryRunWrite || !de.Temporary() {
-		t.Fatalf("want a temporary dry_run_write error, got %v", err)
+	if err := c.Send(context.Background(), items)[0]; !errors.As(err, &de) || de.Reason != ReasonDryRunWrite || de.Temporary() {
+		t.Fatalf("want a permanent dry_run_write error, got %v", err)
 	}
 }
 

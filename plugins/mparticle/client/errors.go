@@ -50,7 +50,9 @@ const (
 	// ReasonContext: the caller's context ended before delivery. Temporary.
 	ReasonContext = "context"
 	// ReasonDryRunWrite: a dry-run client could not write the request to
-	// its writer. Temporary.
+	// its writer (a full disk). Not temporary: a dry run delivers nothing,
+	// so failing its events loses nothing, and a one-pass dry run on a
+	// full disk must end rather than retry for ever.
 	ReasonDryRunWrite = "dry_run_write"
 )
 
@@ -114,7 +116,7 @@ func (e *DeliveryError) Temporary() bool {
 
 // temporaryReasons are the reasons whose items may be delivered later as
 // they are.
-var temporaryReasons = []string{ReasonContext, ReasonRetriesExhausted, ReasonDryRunWrite, ReasonFeedPaused}
+var temporaryReasons = []string{ReasonContext, ReasonRetriesExhausted, ReasonFeedPaused}
 
 // IsTemporary reports whether err says that an item may be delivered later
 // without anyone fixing anything. It reads a *DeliveryError in err's chain,
