@@ -20,6 +20,21 @@ var (
 	ErrLimitExceeded = errors.New("decode limit exceeded")
 )
 
+// errorClasses are the classes above, in order.
+var errorClasses = []error{ErrNotContainer, ErrTruncatedHeader, ErrBadSchema, ErrUnknownCodec, ErrBadSync,
+	ErrTruncatedBlock, ErrCorruptBlock, ErrLimitExceeded}
+
+// ErrorClasses lists every value ErrorClass returns, "other" last: metrics
+// create their series at 0 from these, so that an alert on the increase of
+// a failure counter sees the first failure.
+func ErrorClasses() []string {
+	out := make([]string, 0, len(errorClasses)+1)
+	for _, c := range errorClasses {
+		out = append(out, c.Error())
+	}
+	return append(out, "other")
+}
+
 // DecodeError is the error of a Reader: it names the object, the byte offset
 // in the (compressed) object where the bad part starts, and the block number
 // (1-based; 0 for the header), so an operator can find the bytes at fault.

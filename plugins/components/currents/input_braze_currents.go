@@ -439,7 +439,7 @@ func newBrazeCurrentsInputFromParsed(conf *service.ParsedConfig, mgr *service.Re
 		return nil, fmt.Errorf("%s: cache resource %q not found", bciFieldCheckpointCache, c.checkpointCache)
 	}
 	met := mgr.Metrics()
-	return &brazeCurrentsInput{
+	in := &brazeCurrentsInput{
 		conf:  c,
 		mgr:   mgr,
 		log:   mgr.Logger(),
@@ -457,7 +457,25 @@ func newBrazeCurrentsInputFromParsed(conf *service.ParsedConfig, mgr *service.Re
 			events:    met.NewCounter("currents_events_read", "event_type"),
 			lag:       met.NewGauge("currents_lag_seconds"),
 		},
-	}, nil
+	}
+	in.m.zero()
+	return in, nil
+}
+
+// zero creates the failure counters' series at 0, for every label value
+// the alerts and the dashboard read: `increase(...) > 0` sees nothing of a
+// series that first appears at 1, so without them the first failure would
+// raise no alert.
+func (m bciMetrics) zero() {
+	for _, c := range []*service.MetricCounter{m.listed, m.skipped, m.read, m.completed, m.retries, m.bytes} {
+		c.Incr(0)
+	}
+	for _, class := range decoder.ErrorClasses() {
+		m.failed.Incr(0, class)
+		m.decodeErr.Incr(0, class)
+	}
+	m.failed.Incr(0, bciClassRejected)
+	m.failed.Incr(0, bciClassUnreadable)
 }
 
 func (in *brazeCurrentsInput) openBucket(ctx context.Context, bucketURL, prefix string) (*blob.Bucket, error) {

@@ -121,6 +121,9 @@ func brazeCurrentsScannerFromParsed(conf *service.ParsedConfig, mgr *service.Res
 		return nil, err
 	}
 	s.decodeErr = mgr.Metrics().NewCounter("currents_decode_errors", "class")
+	for _, class := range decoder.ErrorClasses() {
+		s.decodeErr.Incr(0, class) // at 0 from the start: alerts see the first error
+	}
 	s.events = mgr.Metrics().NewCounter("currents_events_decoded", "event_type")
 	return s, nil
 }

@@ -983,7 +983,7 @@ func newMPOutputMetrics(m *service.Metrics, tp trace.TracerProvider) *mpOutputMe
 	for _, feed := range eventsapi.Feeds() {
 		feeds[feed] = true
 	}
-	return &mpOutputMetrics{
+	o := &mpOutputMetrics{
 		feeds:       feeds,
 		requests:    m.NewCounter("mparticle_requests", "feed", "status"),
 		batches:     m.NewCounter("mparticle_batches_accepted", "feed"),
@@ -997,6 +997,17 @@ func newMPOutputMetrics(m *service.Metrics, tp trace.TracerProvider) *mpOutputMe
 		latency:     m.NewTimer("mparticle_request_latency_ns", "feed", "status"),
 		tracer:      tp.Tracer("github.com/currents-mparticle/currents-mparticle/mparticle"),
 	}
+	// The failure counters exist at 0 from the start for every feed and
+	// reason: an alert on `increase(...) > 0` sees nothing of a series
+	// that first appears at 1.
+	for _, feed := range append(eventsapi.Feeds(), o.label("")) {
+		for _, reason := range client.Reasons() {
+			o.failed.Incr(0, feed, reason)
+		}
+		o.events.Incr(0, feed)
+		o.batches.Incr(0, feed)
+	}
+	return o
 }
 
 // label keeps the feed label to mParticle's feed names: a message's feed

@@ -56,6 +56,15 @@ const (
 	ReasonDryRunWrite = "dry_run_write"
 )
 
+// Reasons lists every Reason constant: metrics create their series at 0
+// from these, so that an alert on the increase of a failure counter sees
+// the first failure.
+func Reasons() []string {
+	return []string{ReasonInvalidBatch, ReasonUpstreamError, ReasonFeedNotConfigured, ReasonTooLarge, ReasonBadRequest,
+		ReasonRejected, ReasonAuthFailed, ReasonAuthWindowExpired, ReasonFeedPaused, ReasonUnexpectedStatus,
+		ReasonRetriesExhausted, ReasonContext, ReasonDryRunWrite}
+}
+
 // DeliveryError says why one item was not delivered. Send returns one per
 // failed item; items packed into the same batch share the same error value.
 type DeliveryError struct {
