@@ -11,9 +11,14 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/currents-mparticle/currents-mparticle/internal/export"
+	"github.com/currents-mparticle/currents-mparticle/internal/redelivery"
 	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/client"
 )
+
+// bciRereadable is the context of every message of the input
+// (internal/redelivery).
+var bciRereadable = redelivery.Mark(context.Background())
 
 // bciObjectReader counts the bytes read from the bucket and keeps the first
 // bucket error, which tells a network failure from a corrupt object: the
@@ -72,6 +77,9 @@ func (in *brazeCurrentsInput) read(j *export.Job) {
 	}
 	key, _ := decoder.ParseObjectKey(j.Name)
 	es := newEventSource(j.Name, dec.RecordName(), key)
+	// This input reads refused events again by itself: the output may
+	// hand a paused feed's events back at once.
+	es.parent = bciRereadable
 
 	for {
 		evs, err := dec.NextBlock()

@@ -15,6 +15,9 @@ import (
 // are boxed once per object: boxing a string into metadata costs an
 // allocation, and these are the same for every event of the object.
 type eventSource struct {
+	// parent is the context every message of the object is built on
+	// (internal/redelivery marks the input's).
+	parent                            context.Context
 	object, schema, date, integration any // nil when unknown
 	eventType                         string
 	eventTypeAny                      any
@@ -35,7 +38,7 @@ func (s *eventSource) meanJSON() int {
 // newEventSource describes an object: its key or path ("" when unknown), the
 // writer schema's record full name, and what its key says.
 func newEventSource(object, schema string, key decoder.ObjectKey) *eventSource {
-	s := &eventSource{schema: schema}
+	s := &eventSource{parent: context.Background(), schema: schema}
 	if object != "" {
 		s.object = object
 	}
@@ -121,7 +124,7 @@ func (m *eventMessages) message(i int, ev decoder.Event) *service.Message {
 	// Capped: nothing appended to this message's content may reach the
 	// next message's in the shared buffer.
 	text := m.buf[start:len(m.buf):len(m.buf)]
-	msg := service.NewMessage(text).WithContext(m.ctxs.Set(i, context.Background(), ev, text))
+	msg := service.NewMessage(text).WithContext(m.ctxs.Set(i, m.src.parent, ev, text))
 	src := m.src
 	// One file holds one event type: box it once.
 	if src.eventTypeAny == nil || ev.Type != src.eventType {

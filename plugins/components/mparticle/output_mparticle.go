@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/currents-mparticle/currents-mparticle/internal/dryrun"
+	"github.com/currents-mparticle/currents-mparticle/internal/redelivery"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/client"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/eventsapi"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/ledger"
@@ -171,13 +172,18 @@ hold exactly the messages that failed, and replaying them delivers nothing twice
 
 Each feed has its own senders, so a feed that is throttled (429) or failing (5xx) holds only its
 own messages: its senders wait and retry, the other feeds' senders go on. A write waits for its own
-messages only. A feed whose credentials are refused (403) holds nothing at all: its messages fail
-at once as `+"`feed_paused`"+` and go back to the input, so writes holding them return at once and
-the other feeds flow at full speed for as long as the outage lasts, whatever `+"`max_in_flight`"+`
-is. The memory held for a paused feed is one request per sender (`+"`senders_per_feed`"+`), the
-probes. The `+"`braze_currents`"+` input keeps reading and re-reads an object later for its
-undelivered events only (nothing is sent twice); the stock inputs with `+"`auto_replay_nacks`"+`
-keep the refused messages in memory and retry them.
+messages only. A feed whose credentials are refused (403) is paused: one request now and then
+probes whether they work again. What becomes of its messages meanwhile depends on the input:
+
+- from the `+"`braze_currents`"+` input, they fail at once as `+"`feed_paused`"+` and go back to the
+  input, so writes holding them return at once and the other feeds flow at full speed for as long
+  as the outage lasts, whatever `+"`max_in_flight`"+` is; the input keeps reading and re-reads an
+  object later for its undelivered events only (nothing is sent twice);
+- from any other input (`+"`file`"+`, `+"`aws_s3`"+`, ... with the `+"`braze_currents`"+` scanner), the write
+  holds them until the feed is back (or `+"`auth_failure_window`"+` ends and they fail as
+  `+"`auth_window_expired`"+`): handed back, they would wait in the input's memory, and a one-pass
+  run could end without them. The other feeds' messages of those writes are delivered, but once
+  `+"`max_in_flight`"+` writes hold a paused feed's messages, reading stops until it is back.
 
 ### Dry run
 
@@ -726,18 +732,8 @@ func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) e
 		index = append(index, i)
 	}
 
-	var errs []error
-	if o.ledger == nil {
-		errs = o.queue.Send(ctx, items)
-	} else {
-		errs = o.ledger.Deliver(ctx, ids, func(idx []int) []error {
-			sub := make([]client.Item, len(idx))
-			for j, k := range idx {
-				sub[j] = items[k]
-			}
-			return o.queue.Send(ctx, sub)
-		})
-	}
+	errs := o.send(ctx, items, ids)
+	o.holdPaused(ctx, batch, index, items, ids, errs)
 	for k, err := range errs {
 		switch {
 		case err == nil:
@@ -753,6 +749,70 @@ func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) e
 	}
 	o.log.Warnf("mparticle: %d of %d messages not delivered (%s)", failed, len(batch), mpOutputReasonSummary(reasons))
 	return berr
+}
+
+// send delivers items through the queue, and the ledger when there is one
+// (ids[k] is the ledger key of items[k]).
+func (o *mpOutput) send(ctx context.Context, items []client.Item, ids []string) []error {
+	if o.ledger == nil {
+		return o.queue.Send(ctx, items)
+	}
+	return o.ledger.Deliver(ctx, ids, func(idx []int) []error {
+		sub := make([]client.Item, len(idx))
+		for j, k := range idx {
+			sub[j] = items[k]
+		}
+		return o.queue.Send(ctx, sub)
+	})
+}
+
+// mpOutputPausedRetry is how often a held item of a paused feed is offered
+// again: the client answers at once while the feed is paused and sends a
+// probe when one is due, so this only bounds how soon after the feed is
+// back the item goes.
+const mpOutputPausedRetry = time.Second
+
+// holdPaused keeps sending the items that failed as feed_paused and whose
+// message comes from an input that would not read them again by itself
+// (any but braze_currents, internal/redelivery), until each is delivered or
+// fails for good (auth_window_expired after auth_failure_window), or ctx
+// ends: handed back, they would wait in a stock input's memory, and a
+// one-pass run ends without them. errs is updated in place.
+func (o *mpOutput) holdPaused(ctx context.Context, batch service.MessageBatch, index []int, items []client.Item, ids []string, errs []error) {
+	logged := false
+	for {
+		var held []int
+		for k, err := range errs {
+			if err != nil && client.Reason(err) == client.ReasonFeedPaused && !redelivery.Marked(batch[index[k]].Context()) {
+				held = append(held, k)
+			}
+		}
+		if len(held) == 0 {
+			return
+		}
+		if !logged {
+			logged = true
+			o.log.Debugf("mparticle: %d events wait for their paused feed: their input would not read them again", len(held))
+		}
+		t := time.NewTimer(mpOutputPausedRetry)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		sub := make([]client.Item, len(held))
+		var subIDs []string
+		for j, k := range held {
+			sub[j] = items[k]
+			if ids != nil {
+				subIDs = append(subIDs, ids[k])
+			}
+		}
+		for j, err := range o.send(ctx, sub, subIDs) {
+			errs[held[j]] = err
+		}
+	}
 }
 
 // resolveFeed applies fallback_feed to a message's feed; a feed left without

@@ -24,6 +24,7 @@ import (
 	// The fallback output and the local rate limit.
 	_ "github.com/benthosdev/benthos/v4/public/components/pure"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/redelivery"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/emulator"
 )
 
@@ -711,7 +712,9 @@ func TestMPOutputPausedFeedHoldsNothing(t *testing.T) {
 		for k := range 3 {
 			feed := []string{"android", "ios", "unbound"}[k]
 			id := mpOutputTestID(tx*10 + k)
-			m := service.NewMessage(mpOutputTestBatch(fmt.Sprintf("user-%d-%d", tx, k), id))
+			// As the braze_currents input marks its messages: it reads
+			// refused events again by itself.
+			m := service.NewMessage(mpOutputTestBatch(fmt.Sprintf("user-%d-%d", tx, k), id)).WithContext(redelivery.Mark(context.Background()))
 			m.MetaSetMut("mparticle_feed", feed)
 			batch = append(batch, m)
 			if feed != "android" {
@@ -727,6 +730,56 @@ func TestMPOutputPausedFeedHoldsNothing(t *testing.T) {
 	sort.Strings(want)
 	if got := mpOutputTestRecorded(t, srv); !slices.Equal(got, want) {
 		t.Errorf("delivered %d events, want the %d ios and unbound ones", len(got), len(want))
+	}
+}
+
+// A message from an input that does not read refused events again (any
+// stock input) is held while its feed is paused, and delivered once the
+// credentials work again: handed back, it would wait in the input's memory,
+// and a one-pass run can end without it.
+func TestMPOutputPausedFeedHoldsAStockInputsMessages(t *testing.T) {
+	srv := mpOutputTestEmulator(t, emulator.Faults{ForbiddenFeeds: []string{emulator.FeedAndroid}, ForbiddenUntil: time.Now().Add(3 * time.Second)})
+	conf := mpOutputTestConfig(srv.URL, "  auth_failure_window: 1h\n  group_window: 0s")
+	b := service.NewStreamBuilder()
+	b.SetPrintLogger(&mpOutputTestLogs{})
+	produce, err := b.AddBatchProducerFunc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddOutputYAML(conf); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = stream.Run(context.Background()) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = stream.Stop(ctx)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var batch service.MessageBatch
+	var want []string
+	for k, feed := range []string{"android", "ios", "android"} {
+		id := mpOutputTestID(k)
+		m := service.NewMessage(mpOutputTestBatch(fmt.Sprintf("user-%d", k), id))
+		m.MetaSetMut("mparticle_feed", feed)
+		batch = append(batch, m)
+		want = append(want, feed+" "+id)
+	}
+	start := time.Now()
+	if err := produce(ctx, batch); err != nil {
+		t.Fatalf("ack %v, want every message delivered once android is back", err)
+	}
+	if waited := time.Since(start); waited < 2*time.Second {
+		t.Errorf("acknowledged after %v, before android's credentials worked again", waited)
+	}
+	sort.Strings(want)
+	if got := mpOutputTestRecorded(t, srv); !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v", got, want)
 	}
 }
 
