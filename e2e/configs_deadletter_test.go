@@ -65,7 +65,7 @@ func unmappableObject(t *testing.T, exp export, n int) (string, map[string]map[s
 }
 
 // TestConfigDeadLetterAndReplay runs configs/dead-letter.yaml as shipped
-// (the stock aws_s3 input, against gofakes3) over an export with users
+// (the braze_currents input, against gofakes3) over an export with users
 // without external_user_id, events without a usable time, and 3 % of
 // batches refused by the emulator: every event is delivered or
 // dead-lettered with its reason, never both. Then, the cause fixed (the
@@ -90,9 +90,9 @@ func TestConfigDeadLetterAndReplay(t *testing.T) {
 	dlqDir := filepath.Join(work, "dead-letter")
 	env := append(awsTestEnv(t), emulatorEnv(emu)...)
 	env = append(env, "CURRENTS_BUCKET=currents-bucket", "CURRENTS_PREFIX=currents/",
-		"AWS_ENDPOINT_URL_S3="+s3.srv.URL, "DEAD_LETTER_DIR="+dlqDir, "HTTP_ADDRESS="+freeAddr(t))
+		"CURRENTS_URL_PARAMS=&s3ForcePathStyle=true&disableSSL=true&endpoint="+s3.srv.URL, "DEAD_LETTER_DIR="+dlqDir, "HTTP_ADDRESS="+freeAddr(t))
 
-	// The aws_s3 input reads the bucket once, then the run ends by itself.
+	// The input reads the bucket once, then the run ends by itself.
 	logs := runShipped(t, "dead-letter.yaml", shippedConfig(t, "dead-letter.yaml"), work, env).wait(t, 3*time.Minute)
 	o := collect(t, emu, logs)
 	files := o.readDLQDir(t, dlqDir)
@@ -121,7 +121,7 @@ func TestConfigDeadLetterAndReplay(t *testing.T) {
 		t.Fatalf("dead letter by reason %v; want %d no_identity, %d invalid_time and some rejected", counts, len(anon), len(bad))
 	}
 	delivered, dupes := countDelivered(o)
-	t.Logf("configs/dead-letter.yaml against gofakes3 (S3, %s, stock aws_s3 input) and the emulator (3%% of batches refused): read %d = delivered %d + dropped 0 + dead-lettered %d (%d no_identity, %d invalid_time, %d rejected), duplicates %d; files %v",
+	t.Logf("configs/dead-letter.yaml against gofakes3 (S3, %s, braze_currents input) and the emulator (3%% of batches refused): read %d = delivered %d + dropped 0 + dead-lettered %d (%d no_identity, %d invalid_time, %d rejected), duplicates %d; files %v",
 		s3.srv.URL, len(read), delivered, len(o.deadLettered), counts["no_identity"], counts["invalid_time"], counts["rejected"], dupes, baseNames(files))
 
 	// The causes fixed: mParticle accepts every batch, and anonymous users

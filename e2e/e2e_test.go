@@ -185,8 +185,15 @@ type outcome struct {
 	logs         string
 }
 
-// runPipeline runs the binary to completion on the config and collects the outcome.
+// runPipeline runs the binary to completion on the config, which must exit
+// 0, and collects the outcome.
 func runPipeline(t *testing.T, emu *emulator.Server, config string) outcome {
+	t.Helper()
+	return runPipelineExit(t, emu, config, 0)
+}
+
+// runPipelineExit is runPipeline for a run that must exit with wantCode.
+func runPipelineExit(t *testing.T, emu *emulator.Server, config string, wantCode int) outcome {
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "pipeline.yaml")
@@ -198,8 +205,8 @@ func runPipeline(t *testing.T, emu *emulator.Server, config string) outcome {
 	cmd := exec.CommandContext(ctx, binary, "-c", cfgPath)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("pipeline failed: %v\n%s", err, logs.String())
+	if code := exitCode(t, cmd.Run()); code != wantCode {
+		t.Fatalf("pipeline exited %d, want %d:\n%s", code, wantCode, logs.String())
 	}
 	return collect(t, emu, logs.String())
 }

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -225,6 +228,15 @@ func TestS3BodiesCutShortAreReadAgain(t *testing.T) {
 	o := collect(t, emu, logs)
 	read := exp.decodable()
 	reconcile(t, read, anonymous(read), o)
+	// The run's closing lines say what each feed delivered.
+	said := 0
+	for _, m := range regexp.MustCompile(`mparticle: feed \w+: (\d+) events delivered`).FindAllStringSubmatch(logs, -1) {
+		n, _ := strconv.Atoi(m[1])
+		said += n
+	}
+	if said != o.stats.Events {
+		t.Fatalf("the closing lines say %d events delivered, the emulator recorded %d:\n%s", said, o.stats.Events, tail(logs, 3000))
+	}
 	t.Logf("%d of the object GETs were cut short; %d objects, every event delivered", faults.spoiledBodies(), len(exp.manifest.Objects))
 }
 
@@ -255,3 +267,95 @@ func TestUnreadableObjectFailsAfterMaxReadAttempts(t *testing.T) {
 	}
 	reconcile(t, read, skip, o)
 }
+
+// TestStockS3InputConnectionResetMidObject: the stock aws_s3 input in
+// listing mode (no SQS) with the braze_currents scanner, a fifth of the
+// object bodies reset part-way. That input cannot read an object again, so
+// the promise is kept the other way: each object cut off is counted as
+// unreadable (not as a decode error: a blip is not corruption), named in
+// the log, and the run exits with the code that says objects failed; every
+// other event is delivered.
+func TestStockS3InputConnectionResetMidObject(t *testing.T) {
+	exp := newExport(t, gen.Config{Events: 2000, Users: 300, Hours: 2, BlockEvents: 50, Seed: 317})
+	s3 := startS3(t, "currents-bucket", exp.objectBodies(t), time.Now().Add(-time.Hour))
+	faults := startS3Faults(t, s3.srv, 11)
+	faults.reset = 0.2
+	emu := startEmulator(t, -1, emulator.Faults{})
+	cfg := fmt.Sprintf(`
+input:
+  aws_s3:
+    bucket: currents-bucket
+    prefix: currents/
+    region: us-east-1
+    endpoint: %s
+    force_path_style_urls: true
+    scanner:
+      braze_currents: {}
+pipeline:
+  processors:
+    - currents_to_mparticle: {}
+output:
+  mparticle:
+    url: %s
+    feeds:
+%s
+logger: { level: INFO, format: logfmt }
+metrics: { none: {} }
+`, faults.srv.URL, emu.URL, feedsYAML("      "))
+	logs, code := runToEnd(t, cfg, awsTestEnv(t), 3*time.Minute)
+	if faults.spoiledBodies() == 0 {
+		t.Fatal("no body was reset: the fault was not injected")
+	}
+	if code != runstatus.ExitObjectsFailed {
+		t.Fatalf("exit code %d, want %d (objects failed):\n%s", code, runstatus.ExitObjectsFailed, tail(logs, 4000))
+	}
+	if strings.Contains(logs, "could not be decoded") {
+		t.Fatalf("a connection reset was taken for a corrupt file:\n%s", tail(logs, 4000))
+	}
+	lost := map[string]bool{}
+	named := 0
+	for _, o := range exp.manifest.Objects {
+		if !strings.Contains(logs, o.Key+" could not be read to its end (unreadable)") {
+			continue
+		}
+		named++
+		for _, r := range o.Records {
+			lost[r["id"].(string)] = true
+		}
+	}
+	if named == 0 {
+		t.Fatalf("no object was named as cut off:\n%s", tail(logs, 4000))
+	}
+	o := collect(t, emu, logs)
+	read := exp.decodable()
+	skip := anonymous(read)
+	for id := range lost {
+		if _, ok := o.delivered[id]; !ok {
+			skip[id] = true // in an object named as cut off, after the reset
+		}
+	}
+	reconcile(t, read, skip, o)
+	t.Logf("%d bodies reset; %d objects named as cut off (exit %d); every other event delivered", faults.spoiledBodies(), named, code)
+}
+
+// TestRefusesAnHTTPAddressInUse: a run whose HTTP server cannot listen
+// (another instance holds the port) refuses to start with an error naming
+// the address, instead of running on without /metrics and /ready.
+func TestRefusesAnHTTPAddressInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	emu := startEmulator(t, -1, emulator.Faults{})
+	env := append(emulatorEnv(emu), "HTTP_ADDRESS="+ln.Addr().String())
+	logs, code := runToEnd(t, mustReadString(t, shippedConfig(t, "emulator.yaml")), env, time.Minute)
+	if code != 1 || !strings.Contains(logs, "http.address "+ln.Addr().String()) || !strings.Contains(logs, "address already in use") {
+		t.Fatalf("exit %d, want 1 with an error naming the address:\n%s", code, tail(logs, 2000))
+	}
+	if emu.Stats().Requests != 0 {
+		t.Fatal("the run went on")
+	}
+}
+
+func mustReadString(t *testing.T, path string) string { return string(mustRead(t, path)) }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/runstatus"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle"
@@ -34,7 +35,14 @@ func startEmulator(t *testing.T, rate float64, faults emulator.Faults) *emulator
 func runScenario(t *testing.T, exp export, emu *emulator.Server, processorOpts, outputOpts string) (map[string]map[string]any, outcome) {
 	t.Helper()
 	dlq := filepath.Join(t.TempDir(), "dlq.jsonl")
-	o := runPipeline(t, emu, pipeline(exp.dir, emu.URL, dlq, processorOpts, outputOpts))
+	// A run with a corrupt object ends by saying so.
+	want := 0
+	for _, obj := range exp.manifest.Objects {
+		if obj.Corrupt != "" {
+			want = runstatus.ExitObjectsFailed
+		}
+	}
+	o := runPipelineExit(t, emu, pipeline(exp.dir, emu.URL, dlq, processorOpts, outputOpts), want)
 	o.readDLQ(t, dlq)
 	read := exp.decodable()
 	reconcile(t, read, anonymous(read), o)

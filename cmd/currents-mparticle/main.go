@@ -7,13 +7,19 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/benthosdev/benthos/v4/public/service"
+	"gopkg.in/yaml.v3"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/configlint"
 	"github.com/currents-mparticle/currents-mparticle/internal/runstatus"
 
 	// Every component of the distribution.
@@ -33,14 +39,132 @@ func main() {
 		fmt.Print(versionText())
 		return
 	}
+	warnCombinations(os.Args[1:])
+	if err := checkHTTPAddress(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "currents-mparticle: %v\n", err)
+		os.Exit(1)
+	}
 	setMemoryLimit()
+	// Benthos stops on these signals as well; told too, main knows the
+	// run did not end by itself.
+	stopped := make(chan os.Signal, 1)
+	signal.Notify(stopped, os.Interrupt, syscall.SIGTERM)
 	service.RunCLI(context.Background())
 	// Benthos returns here when a stream ended by itself or was stopped
-	// cleanly; what it could not deliver is ours to say.
-	if n := runstatus.FailedObjects(); n > 0 {
+	// cleanly; what it could not deliver is ours to say. A follower stopped
+	// by a signal exits 0: its failures are in the log, metrics and report.
+	if n := runstatus.FailedObjects(); n > 0 && len(stopped) == 0 {
 		fmt.Fprintf(os.Stderr, "currents-mparticle: %d objects failed in this run and were not delivered whole (exit code %d)\n", n, runstatus.ExitObjectsFailed)
 		os.Exit(runstatus.ExitObjectsFailed)
 	}
+}
+
+// warnCombinations prints internal/configlint's warnings for the configs
+// named on the command line (`lint` paths, `-c`/`--config`), before Benthos
+// lints or runs them: what Benthos's lint cannot see. A file it cannot read
+// or parse is left to Benthos to report.
+func warnCombinations(args []string) {
+	var paths []string
+	linting := false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "lint":
+			linting = true
+		case (a == "-c" || a == "--config") && i+1 < len(args):
+			paths = append(paths, args[i+1])
+			i++
+		case strings.HasPrefix(a, "-c=") || strings.HasPrefix(a, "--config="):
+			paths = append(paths, a[strings.Index(a, "=")+1:])
+		case linting && !strings.HasPrefix(a, "-"):
+			paths = append(paths, a)
+		}
+	}
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		warnings, err := configlint.Check(raw)
+		if err != nil {
+			continue
+		}
+		for _, w := range warnings {
+			fmt.Fprintf(os.Stderr, "%s: warning: %s\n", p, w)
+		}
+	}
+}
+
+// benthosCommands are the subcommands of Benthos's CLI: with one of them
+// no stream of the -c config runs here.
+var benthosCommands = map[string]bool{"lint": true, "echo": true, "test": true, "list": true, "blobl": true,
+	"create": true, "studio": true, "template": true, "streams": true}
+
+// checkHTTPAddress refuses a run whose HTTP server cannot listen: Benthos
+// logs a failed bind and runs on without /metrics and /ready, so a
+// pipeline would be up but unwatched, and a probe would kill it later.
+// The address is the -c config's http.address (environment variables
+// resolved as Benthos does), or Benthos's default.
+func checkHTTPAddress(args []string) error {
+	path := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case benthosCommands[a]:
+			return nil
+		case (a == "-c" || a == "--config") && i+1 < len(args):
+			path = args[i+1]
+			i++
+		case strings.HasPrefix(a, "-c=") || strings.HasPrefix(a, "--config="):
+			path = a[strings.Index(a, "=")+1:]
+		}
+	}
+	if path == "" {
+		return nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil // Benthos says so
+	}
+	var conf struct {
+		HTTP struct {
+			Enabled *bool  `yaml:"enabled"`
+			Address string `yaml:"address"`
+		} `yaml:"http"`
+	}
+	if yaml.Unmarshal(raw, &conf) != nil {
+		return nil
+	}
+	if conf.HTTP.Enabled != nil && !*conf.HTTP.Enabled {
+		return nil
+	}
+	addr := benthosDefaultHTTPAddress
+	if conf.HTTP.Address != "" {
+		addr = interpolate(conf.HTTP.Address)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("http.address %s: %w: /metrics and /ready could not be served; give this instance an address of its own (HTTP_ADDRESS in the shipped configs) or set http.enabled: false", addr, err)
+	}
+	return ln.Close()
+}
+
+// benthosDefaultHTTPAddress is Benthos's http.address default.
+const benthosDefaultHTTPAddress = "0.0.0.0:4195"
+
+// envRef is Benthos's environment variable reference: ${NAME} or
+// ${NAME:default}.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)(?::([^}]*))?\}`)
+
+// interpolate resolves environment variable references as Benthos does.
+func interpolate(s string) string {
+	return envRef.ReplaceAllStringFunc(s, func(ref string) string {
+		m := envRef.FindStringSubmatch(ref)
+		if v, ok := os.LookupEnv(m[1]); ok && v != "" {
+			return v
+		}
+		return m[2]
+	})
 }
 
 // memoryLimitShare is the share of the container's memory the Go runtime

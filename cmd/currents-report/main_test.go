@@ -41,6 +41,7 @@ pipeline:
     - currents_to_mparticle: {}
 output:
   mparticle:
+    pod: us1
     feeds:
       unbound: { key: "${REPORT_TEST_UNSET_KEY}", secret: "${REPORT_TEST_UNSET_SECRET}" }
     fallback_feed: unbound

@@ -49,10 +49,6 @@ const (
 	// bciClassRejected is the failure class of an object whose events
 	// downstream kept refusing for good.
 	bciClassRejected = "rejected_downstream"
-	// bciClassUnreadable is the failure class of an object the bucket kept
-	// failing to serve whole (access denied, bodies cut short, the network)
-	// for max_read_attempts reads in a row.
-	bciClassUnreadable = "unreadable"
 )
 
 func brazeCurrentsInputSpec() *service.ConfigSpec {
@@ -200,7 +196,7 @@ that hour is the current one; alert when it grows in watch mode).`).
 				Default(5).
 				Advanced(),
 			service.NewIntField(bciFieldMaxReadAttempts).
-				Description("How many reads in a row of an object may fail in the bucket (access denied, a body that ends before the object's size, a connection reset) before the object is recorded as failed (class `"+bciClassUnreadable+"`), named in the log and quarantined, so that a one-pass run ends. Reads are retried with a backoff doubling from 1s to 1m: the default 20 rides out about a quarter of an hour of trouble. Such a failure is never taken for a corrupt file. 0 retries for ever.").
+				Description("How many reads in a row of an object may fail in the bucket (access denied, a body that ends before the object's size, a connection reset) before the object is recorded as failed (class `"+classUnreadable+"`), named in the log and quarantined, so that a one-pass run ends. Reads are retried with a backoff doubling from 1s to 1m: the default 20 rides out about a quarter of an hour of trouble. Such a failure is never taken for a corrupt file. 0 retries for ever.").
 				Default(20).
 				Advanced(),
 			service.NewDurationField(bciFieldMinObjectAge).
@@ -459,8 +455,18 @@ func newBrazeCurrentsInputFromParsed(conf *service.ParsedConfig, mgr *service.Re
 		},
 	}
 	in.m.zero()
+	// A checkpoint cache that cannot store anything refuses the start, with
+	// an error naming it, rather than retrying the connection for ever.
+	ctx, cancel := context.WithTimeout(context.Background(), bciProbeTimeout)
+	defer cancel()
+	if err := in.probeCheckpoint(ctx); err != nil {
+		return nil, err
+	}
 	return in, nil
 }
+
+// bciProbeTimeout bounds the start-time probe of the checkpoint cache.
+const bciProbeTimeout = 30 * time.Second
 
 // zero creates the failure counters' series at 0, for every label value
 // the alerts and the dashboard read: `increase(...) > 0` sees nothing of a
@@ -475,7 +481,7 @@ func (m bciMetrics) zero() {
 		m.decodeErr.Incr(0, class)
 	}
 	m.failed.Incr(0, bciClassRejected)
-	m.failed.Incr(0, bciClassUnreadable)
+	m.failed.Incr(0, classUnreadable)
 }
 
 func (in *brazeCurrentsInput) openBucket(ctx context.Context, bucketURL, prefix string) (*blob.Bucket, error) {
@@ -495,9 +501,6 @@ func (in *brazeCurrentsInput) openBucket(ctx context.Context, bucketURL, prefix 
 func (in *brazeCurrentsInput) Connect(ctx context.Context) error {
 	if in.bucket != nil {
 		return nil
-	}
-	if err := in.probeCheckpoint(ctx); err != nil {
-		return err
 	}
 	b, err := in.openBucket(ctx, in.conf.bucketURL, in.conf.prefix)
 	if err != nil {
@@ -614,7 +617,7 @@ func (h bciHooks) Record(ctx context.Context, s export.Settlement) {
 	case export.Corrupt:
 		in.recordFailed(ctx, s.Name, decoder.ErrorClass(s.Err), "is corrupt", s.Events, s.Err)
 	case export.Unreadable:
-		in.recordFailed(ctx, s.Name, bciClassUnreadable, "could not be read whole", s.Events,
+		in.recordFailed(ctx, s.Name, classUnreadable, "could not be read whole", s.Events,
 			fmt.Errorf("%d reads in a row failed (%s %d): %w", s.ReadFailures, bciFieldMaxReadAttempts, in.conf.maxReadAttempts, s.Err))
 	default:
 		in.m.completed.Incr(1)
@@ -664,7 +667,6 @@ func (h bciHooks) Finished() {
 	if failed > 0 {
 		in.log.Errorf("%d Braze Currents objects failed in this run (named above, with `currents-report` listing them); the run exits with code %d", failed, runstatus.ExitObjectsFailed)
 	}
-	runstatus.OnePassEnded(failed)
 }
 
 // recordFailed counts, quarantines and checkpoints an object as failed, so
@@ -672,6 +674,7 @@ func (h bciHooks) Finished() {
 func (in *brazeCurrentsInput) recordFailed(ctx context.Context, name, class, what string, events int, cause error) {
 	in.m.failed.Incr(1, class)
 	in.nFailed.Add(1)
+	runstatus.ObjectFailed()
 	cp := bciNewCheckpoint(export.StatusFailed, name, events, cause)
 	where := ""
 	if in.quarantine != nil {

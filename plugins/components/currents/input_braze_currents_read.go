@@ -20,24 +20,6 @@ import (
 // (internal/redelivery).
 var bciRereadable = redelivery.Mark(context.Background())
 
-// bciObjectReader counts the bytes read from the bucket and keeps the first
-// bucket error, which tells a network failure from a corrupt object: the
-// decoder reports both as a truncated read.
-type bciObjectReader struct {
-	r   io.Reader
-	n   int64
-	err error
-}
-
-func (c *bciObjectReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if err != nil && err != io.EOF && c.err == nil {
-		c.err = err
-	}
-	return n, err
-}
-
 // read reads one object to its end (or to the damage), sending its events in
 // batches of at most max_batch_size; the scheduler settles the object once
 // the last batch is acknowledged.
@@ -56,7 +38,7 @@ func (in *brazeCurrentsInput) read(j *export.Job) {
 		return
 	}
 	defer r.Close()
-	src := &bciObjectReader{r: r}
+	src := &objectReader{r: r}
 	defer func() { in.m.bytes.Incr(src.n) }()
 
 	opts := in.conf.limits
@@ -152,13 +134,13 @@ func endedEarly(de *decoder.DecodeError) bool {
 // Content-Length): the decoder then sees a truncated file, but the bytes
 // were lost on the way, so the object is read again, never taken for
 // corrupt.
-func cutShort(de *decoder.DecodeError, src *bciObjectReader, j *export.Job) bool {
+func cutShort(de *decoder.DecodeError, src *objectReader, j *export.Job) bool {
 	return endedEarly(de) && j.Size > 0 && src.n < j.Size
 }
 
 // endRead closes an attempt: err is nil at the end of the object, a bucket
 // error, or a decode error.
-func (in *brazeCurrentsInput) endRead(ctx context.Context, j *export.Job, err error, src *bciObjectReader) {
+func (in *brazeCurrentsInput) endRead(ctx context.Context, j *export.Job, err error, src *objectReader) {
 	if ctx.Err() != nil {
 		return // shutting down: the object stays unsettled and is read after a restart
 	}

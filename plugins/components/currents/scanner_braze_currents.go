@@ -7,10 +7,12 @@ package currents
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
+	"github.com/currents-mparticle/currents-mparticle/internal/runstatus"
 	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 )
 
@@ -49,9 +51,18 @@ are absent) with this metadata:
 
 A file that cannot be decoded (not Avro, truncated, bad sync marker, unknown codec, corrupt
 block, past a decode limit) is never a clean end: the error names the object, the block and the byte offset, is
-logged, counted in the metric `+"`currents_decode_errors`"+` and returned, so the input nacks
-the source (an SQS message becomes visible again, for instance). Events of the blocks before
-the damage are still delivered.
+logged, counted in the metrics `+"`currents_decode_errors`"+` and `+"`currents_objects_failed`"+` (label
+`+"`class`"+`) and returned, so the input nacks the source (an SQS message becomes visible again, for
+instance). Events of the blocks before the damage are still delivered.
+
+A source that fails mid-object (a connection reset) is not taken for a corrupt file: the object
+is counted as `+"`currents_objects_failed{class=\"unreadable\"}`"+` and named in the log, and its later
+events are read only if the input reads the object again. `+"`aws_s3`"+` with `+"`sqs`"+` does, once the
+message is visible again; the inputs that list a bucket (`+"`aws_s3`"+` without `+"`sqs`"+`,
+`+"`gcp_cloud_storage`"+`, `+"`azure_blob_storage`"+`) read each object once, so those events are lost:
+`+"`currents-mparticle lint`"+` warns of that combination, and a run that ends by itself exits with code 3
+when an object failed. The `+"`braze_currents`"+` input reads such an object again (and tells a body cut
+short from a truncated file by the object's size, which a scanner is not told).
 
 The stock `+"`avro`"+` scanner of Benthos v4.27 yields nothing for these files; use this one.`).
 		Fields(
@@ -101,8 +112,9 @@ type brazeCurrentsScannerCreator struct {
 	limits    decoder.ReaderOptions // the decode limits
 	log       *service.Logger
 	decodeErr *service.MetricCounter
+	failed    *service.MetricCounter // objects not read to their end, by class
 	events    *service.MetricCounter
-	fails     func() // a test's hook: called for each decode error logged
+	fails     func() // a test's hook: called for each failure logged
 }
 
 func brazeCurrentsScannerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*brazeCurrentsScannerCreator, error) {
@@ -121,9 +133,13 @@ func brazeCurrentsScannerFromParsed(conf *service.ParsedConfig, mgr *service.Res
 		return nil, err
 	}
 	s.decodeErr = mgr.Metrics().NewCounter("currents_decode_errors", "class")
+	s.failed = mgr.Metrics().NewCounter("currents_objects_failed", "class")
+	// At 0 from the start: alerts see the first failure.
 	for _, class := range decoder.ErrorClasses() {
-		s.decodeErr.Incr(0, class) // at 0 from the start: alerts see the first error
+		s.decodeErr.Incr(0, class)
+		s.failed.Incr(0, class)
 	}
+	s.failed.Incr(0, classUnreadable)
 	s.events = mgr.Metrics().NewCounter("currents_events_decoded", "event_type")
 	return s, nil
 }
@@ -149,6 +165,7 @@ func (s *brazeCurrentsScannerCreator) Close(context.Context) error { return nil 
 type brazeCurrentsScanner struct {
 	creator *brazeCurrentsScannerCreator
 	rdr     io.ReadCloser
+	src     *objectReader // rdr, counted: tells a failing source from a corrupt file
 	object  string
 
 	ahead chan scannedBatch // from the decoding goroutine; its last item has the error or io.EOF
@@ -158,8 +175,9 @@ type brazeCurrentsScanner struct {
 
 	// Owned by the decoding goroutine.
 	dec     *decoder.Reader
-	src     *eventSource
+	events  *eventSource
 	pending []decoder.Event
+	read    int // events decoded so far
 }
 
 // scannedBatch is one result of the decoding goroutine: a batch, or the
@@ -230,11 +248,12 @@ func (b *brazeCurrentsScanner) next() (service.MessageBatch, error) {
 	}
 	n := min(len(b.pending), b.creator.maxBatch)
 	batch := make(service.MessageBatch, n)
-	msgs := newEventMessages(b.pending[:n], b.src)
+	msgs := newEventMessages(b.pending[:n], b.events)
 	for i, ev := range b.pending[:n] {
 		batch[i] = msgs.message(i, ev)
 	}
 	b.pending = b.pending[n:]
+	b.read += n
 	b.creator.events.Incr(int64(n), b.dec.EventType())
 	return batch, nil
 }
@@ -242,7 +261,8 @@ func (b *brazeCurrentsScanner) next() (service.MessageBatch, error) {
 func (b *brazeCurrentsScanner) open() error {
 	opts := b.creator.limits
 	opts.Object, opts.EventType = b.object, b.creator.eventType
-	dec, err := decoder.NewReader(b.rdr, opts)
+	b.src = &objectReader{r: b.rdr}
+	dec, err := decoder.NewReader(b.src, opts)
 	if err != nil {
 		return err
 	}
@@ -250,12 +270,15 @@ func (b *brazeCurrentsScanner) open() error {
 	// A key that is not in Braze's layout still decodes; it only lacks the
 	// date and integration metadata.
 	key, _ := decoder.ParseObjectKey(b.object)
-	b.src = newEventSource(b.object, dec.RecordName(), key)
+	b.events = newEventSource(b.object, dec.RecordName(), key)
 	return nil
 }
 
-// fail makes a decode error loud: logged with the object, counted by class.
-// An error after Close is the closed source's, not the file's: quiet.
+// fail makes the end of an object loud: logged with the object, counted by
+// class, and reported for the exit code. A source that failed (a connection
+// reset mid-body) is told from a corrupt file: its object is unreadable,
+// not a decode error, and the log says what becomes of the rest of it. An
+// error after Close is the closed source's, not the file's: quiet.
 func (b *brazeCurrentsScanner) fail(err error) error {
 	select {
 	case <-b.stop:
@@ -265,7 +288,19 @@ func (b *brazeCurrentsScanner) fail(err error) error {
 	if b.creator.fails != nil {
 		b.creator.fails()
 	}
-	b.creator.decodeErr.Incr(1, decoder.ErrorClass(err))
+	runstatus.ObjectFailed()
+	if b.src != nil && b.src.err != nil {
+		err = fmt.Errorf("reading %s failed after %d bytes and %d events: %w", b.object, b.src.n, b.read, b.src.err)
+		b.creator.failed.Incr(1, classUnreadable)
+		b.creator.log.Errorf("Braze Currents object %s could not be read to its end (%s), its later events were not read: "+
+			"an input reads it again only if it can (aws_s3 with sqs: once the message is visible again; listing-mode aws_s3, "+
+			"gcp_cloud_storage and azure_blob_storage do not: use the braze_currents input, which reads it again): %v",
+			b.object, classUnreadable, err)
+		return err
+	}
+	class := decoder.ErrorClass(err)
+	b.creator.decodeErr.Incr(1, class)
+	b.creator.failed.Incr(1, class)
 	b.creator.log.Errorf("Braze Currents object %q could not be decoded: %v", b.object, err)
 	return err
 }

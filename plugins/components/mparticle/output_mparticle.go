@@ -76,6 +76,13 @@ var mpOutputPods = map[string]string{
 	"au1": "https://s2s.au1.mparticle.com/v2",
 }
 
+// mpOutputPodNames are the keys of mpOutputPods in the order the docs and
+// errors give them.
+var mpOutputPodNames = []string{"us1", "us2", "eu1", "au1"}
+
+// mpOutputPodLint is the lint rule's list of pods, as a Bloblang array.
+var mpOutputPodLint = `["` + strings.Join(mpOutputPodNames, `", "`) + `"]`
+
 // mpOutputDefaultMaxInFlight is how many input transactions the output holds
 // at once by default: enough for the senders of each feed to pack many
 // transactions' events into shared requests, and for a paused feed not to
@@ -306,9 +313,12 @@ Logs never contain credentials nor batch content.`).
 		).
 		// The constructor refuses these too; lint rules make `lint` say so
 		// before a run does.
-		LintRule(`let both = if this.url.or("").trim() != "" && this.pod.or("").trim() != "" { [ "set either url or pod, not both" ] } else { [] }
+		LintRule(`let url = this.url.or("").trim()
+let pod = this.pod.or("").trim()
+let both = if $url != "" && $pod != "" { [ "set either url or pod, not both" ] } else if $url == "" && $pod == "" { [ "set url or pod (`+strings.Join(mpOutputPodNames, ", ")+`): where the workspace lives" ] } else { [] }
+let badpod = if $pod != "" && !`+mpOutputPodLint+`.contains($pod) { [ "pod %q: want one of `+strings.Join(mpOutputPodNames, ", ")+`".format($pod) ] } else { [] }
 let batching = if this.batching.count.or(0) > 0 || this.batching.byte_size.or(0) > 0 || this.batching.period.or("") != "" || this.batching.check.or("") != "" { [ "batching must stay off: the output packs the messages of all writes in flight itself, and Benthos batching would merge input transactions, so dead letters could not be exact" ] } else { [] }
-root = $both.concat($batching)`).
+root = $both.concat($badpod, $batching)`).
 		Example("Dead-lettering", "Sends to the EU1 pod and writes what mParticle refuses for good to a file, one JSON line per event with its reason. Events of a feed whose credentials are refused for now are sent back to the input instead, to be sent again later.", `
 output:
   fallback:
@@ -465,7 +475,7 @@ func mpOutputConfigFromParsed(conf *service.ParsedConfig) (*mpOutputConfig, erro
 	case pod != "":
 		base, ok := mpOutputPods[pod]
 		if !ok {
-			return nil, fmt.Errorf("%s %q: want one of us1, us2, eu1, au1", mpOutputFieldPod, pod)
+			return nil, fmt.Errorf("%s %q: want one of %s", mpOutputFieldPod, pod, strings.Join(mpOutputPodNames, ", "))
 		}
 		c.client.URL = base
 	default:
@@ -851,11 +861,15 @@ func (o *mpOutput) waitForRateLimit(ctx context.Context) error {
 	}
 }
 
-// Close logs the dry-run summary and releases the client.
+// Close logs what the run delivered and failed per feed (or, in a dry run,
+// wrote) and releases the client.
 func (o *mpOutput) Close(ctx context.Context) error {
 	o.queue.Close()
 	o.client.Close()
 	if o.dry == nil {
+		for _, line := range o.metrics.totalLines() {
+			o.log.Infof("mparticle: %s", line)
+		}
 		return nil
 	}
 	summary := o.client.DryRunSummary()
@@ -1022,8 +1036,11 @@ func (s mpOutputLedgerStore) PutMany(ctx context.Context, entries []ledger.Entry
 	return failed
 }
 
-// mpOutputMetrics counts the client's events as Benthos metrics.
+// mpOutputMetrics counts the client's events as Benthos metrics, and keeps
+// this run's totals per feed for the closing lines.
 type mpOutputMetrics struct {
+	mu          sync.Mutex
+	totals      map[string]*mpOutputFeedTotals // by feed label
 	feeds       map[string]bool
 	requests    *service.MetricCounter
 	batches     *service.MetricCounter
@@ -1044,6 +1061,7 @@ func newMPOutputMetrics(m *service.Metrics, tp trace.TracerProvider) *mpOutputMe
 		feeds[feed] = true
 	}
 	o := &mpOutputMetrics{
+		totals:      map[string]*mpOutputFeedTotals{},
 		feeds:       feeds,
 		requests:    m.NewCounter("mparticle_requests", "feed", "status"),
 		batches:     m.NewCounter("mparticle_batches_accepted", "feed"),
@@ -1070,6 +1088,45 @@ func newMPOutputMetrics(m *service.Metrics, tp trace.TracerProvider) *mpOutputMe
 	return o
 }
 
+// mpOutputFeedTotals is what one feed's requests came to in this run.
+type mpOutputFeedTotals struct {
+	requests, batches, events int
+	failed                    map[string]int // events by reason
+}
+
+// total returns feed's totals; m.mu is held.
+func (m *mpOutputMetrics) total(feed string) *mpOutputFeedTotals {
+	t := m.totals[feed]
+	if t == nil {
+		t = &mpOutputFeedTotals{failed: map[string]int{}}
+		m.totals[feed] = t
+	}
+	return t
+}
+
+// totalLines renders the totals, a line per feed that saw anything, in
+// feed order: what a run that ends says it delivered and failed.
+func (m *mpOutputMetrics) totalLines() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.totals) == 0 {
+		return []string{"no event was sent"}
+	}
+	var out []string
+	for _, feed := range append(eventsapi.Feeds(), m.label("")) {
+		t := m.totals[feed]
+		if t == nil {
+			continue
+		}
+		line := fmt.Sprintf("feed %s: %d events delivered in %d batches, %d requests", feed, t.events, t.batches, t.requests)
+		if len(t.failed) > 0 {
+			line += "; not delivered by a write (" + mpOutputReasonSummary(t.failed) + "): for good to the dead letter, feed_paused and the other temporary reasons sent again"
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
 // label keeps the feed label to mParticle's feed names: a message's feed
 // comes from data, and unbounded label values would swamp a metrics store.
 func (m *mpOutputMetrics) label(feed string) string {
@@ -1081,7 +1138,11 @@ func (m *mpOutputMetrics) label(feed string) string {
 
 // Request implements client.Metrics.
 func (m *mpOutputMetrics) Request(feed string, status int) {
-	m.requests.Incr(1, m.label(feed), strconv.Itoa(status))
+	f := m.label(feed)
+	m.requests.Incr(1, f, strconv.Itoa(status))
+	m.mu.Lock()
+	m.total(f).requests++
+	m.mu.Unlock()
 }
 
 // BatchAccepted implements client.Metrics.
@@ -1090,6 +1151,11 @@ func (m *mpOutputMetrics) BatchAccepted(feed string, events int) {
 	m.batches.Incr(1, f)
 	m.events.Incr(int64(events), f)
 	m.batchEvents.Set(int64(events), f)
+	m.mu.Lock()
+	t := m.total(f)
+	t.batches++
+	t.events += events
+	m.mu.Unlock()
 }
 
 // Retry implements client.Metrics.
@@ -1104,7 +1170,11 @@ func (m *mpOutputMetrics) Throttled(feed string, d time.Duration) {
 
 // EventsFailed implements client.Metrics.
 func (m *mpOutputMetrics) EventsFailed(feed, reason string, events int) {
-	m.failed.Incr(int64(events), m.label(feed), reason)
+	f := m.label(feed)
+	m.failed.Incr(int64(events), f, reason)
+	m.mu.Lock()
+	m.total(f).failed[reason] += events
+	m.mu.Unlock()
 }
 
 // duplicate counts an event the ledger skipped as already delivered.

@@ -1,0 +1,29 @@
+package currents
+
+import "io"
+
+// classUnreadable is the failure class (metric label, checkpoint class) of
+// an object that could not be read whole from its source: the input's
+// bucket kept failing to serve it (access denied, bodies cut short, the
+// network) for max_read_attempts reads in a row, or the stock input under
+// the scanner lost its connection mid-object. Never a decode class: a
+// transport fault is not a corrupt file.
+const classUnreadable = "unreadable"
+
+// objectReader counts the bytes read from an object's source and keeps the
+// first error of the source, which tells a network failure from a corrupt
+// object: the decoder reports both as a truncated read.
+type objectReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *objectReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && err != io.EOF && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
