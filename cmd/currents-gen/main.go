@@ -48,6 +48,7 @@ func run(args []string) error {
 		manifest  = fs.String("manifest", "", "also write a JSON manifest of the objects to this file")
 		profile   = fs.String("profile", "default", "default (independent events) or realistic (campaign and canvas chains, sessions of active users, Braze's duplicates; see docs/generator.md)")
 		dups      = fs.Float64("duplicates", 0.01, "realistic profile: share of events Braze writes twice, same id, in another file (negative: none)")
+		propBytes = fs.Int("property-bytes", 0, "pad the properties of CustomEvents to about this many bytes of JSON (Braze allows about 50 KB)")
 		list      = fs.Bool("list-types", false, "print the built-in event types and exit")
 	)
 	fs.Usage = func() {
@@ -77,7 +78,7 @@ func run(args []string) error {
 		Prefix: *prefix, EventTypes: selected, Events: *events, Users: *users, Start: startTime, Hours: *hours,
 		Codec: *codec, Layout: gen.Layout(*layout), CorruptFiles: *corrupt, Seed: *seed,
 		BlockEvents: *blockEvts, FileEvents: *fileEvts, NoExternalIDShare: *anon,
-		Profile: *profile, DuplicateShare: *dups,
+		Profile: *profile, DuplicateShare: *dups, PropertyBytes: *propBytes,
 	}
 	if *older != "" {
 		cfg.OlderSchema = strings.Split(*older, ",")

@@ -258,7 +258,8 @@ func TestReportAndRequeue(t *testing.T) {
 	}
 
 	out, errs, code = runReport(t, "-c", f.config, "requeue", failed)
-	if code != 0 || !strings.Contains(out, "Re-queued "+failed) || !strings.Contains(out, "was failed, bad sync marker") || !strings.Contains(out, "quarantine record") {
+	if code != 0 || !strings.Contains(out, "Re-queued "+failed) || !strings.Contains(out, "was failed, bad sync marker") || !strings.Contains(out, "quarantine record") ||
+		!strings.Contains(out, "the 10 read before it failed, bad sync marker included") || !strings.Contains(out, "ledger") {
 		t.Fatalf("requeue: exit %d\n%s%s", code, out, errs)
 	}
 	out, _, _ = runReport(t, "-c", f.config, "-json")

@@ -326,6 +326,10 @@ func requeue(ctx context.Context, w io.Writer, s settings, objects []string, for
 				did = append(did, fmt.Sprintf("deleted its checkpoint %s (was %s)", p.key, p.was))
 			}
 			fmt.Fprintf(w, "Re-queued %s:\n  %s\n", p.object, strings.Join(did, "\n  "))
+			if p.events > 0 {
+				fmt.Fprintf(w, "  Warning: the next read sends its events from the start, the %d read before it %s included: "+
+					"mParticle receives those again unless the output's delivered-once ledger (ledger.cache) is on.\n", p.events, p.was)
+			}
 		}
 		// A running input does not: it remembers the objects it handed out
 		// (the seen set of export.Scheduler's walkLoop) and a watching one
@@ -344,6 +348,7 @@ type requeuePlan struct {
 	object     string
 	key        string // its checkpoint key
 	was        string // what the checkpoint said, for the output
+	events     int    // events its last read delivered (or handed to a dead letter)
 	checkpoint bool   // the checkpoint exists
 	quarantine bool   // the quarantine record exists
 }
@@ -377,7 +382,7 @@ func checkRequeue(ctx context.Context, s settings, b *blob.Bucket, prefix string
 			case cp.Status == export.StatusCompleted && !force:
 				return p, fmt.Errorf("object %s: completed (checkpoint %s); -force re-queues a completed object, whose events are then sent again", object, p.key)
 			default:
-				p.was = cp.Status
+				p.was, p.events = cp.Status, cp.Events
 				if cp.Class != "" {
 					p.was += ", " + cp.Class
 				}

@@ -207,6 +207,7 @@ that hour is the current one; alert when it grows in watch mode).`).
 				Description("A url (same schemes as `url`) under which a failed object's reason is written as `<key>.error.json`. Empty: failures are only logged, counted and checkpointed.").
 				Example("s3://my-currents-bucket/currents-quarantine?region=us-east-1").
 				Default(""),
+			maxInFlightBytesField(),
 			decodeLimitsField(),
 		).
 		Example("Replay one day of email events", "Read the email events Braze queued on 1 November, oldest hour first, then stop. A file checkpoint makes a rerun skip what was already delivered.", `
@@ -272,6 +273,7 @@ type bciConfig struct {
 	maxReadAttempts  int
 	minAge           time.Duration
 	limits           decoder.ReaderOptions // decode_limits
+	maxInFlightBytes int
 }
 
 func bciConfigFromParsed(conf *service.ParsedConfig, now time.Time) (c bciConfig, err error) {
@@ -383,6 +385,9 @@ func bciConfigFromParsed(conf *service.ParsedConfig, now time.Time) (c bciConfig
 	if c.limits, err = decodeLimitsFromParsed(conf); err != nil {
 		return c, err
 	}
+	if c.maxInFlightBytes, err = conf.FieldInt(fieldMaxInFlightBytes); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -415,7 +420,8 @@ type brazeCurrentsInput struct {
 
 	newestHour atomic.Int64 // Unix seconds of the newest date= hour listed
 
-	state *bciStateWrites // checkpoint and quarantine writes, none in a dry run
+	state  *bciStateWrites // checkpoint and quarantine writes, none in a dry run
+	budget *inFlight       // max_in_flight_bytes
 
 	// Totals of this run, for the summary a one-pass input logs at its end.
 	nCompleted, nFailed, nSkipped atomic.Int64
@@ -455,6 +461,9 @@ func newBrazeCurrentsInputFromParsed(conf *service.ParsedConfig, mgr *service.Re
 		},
 	}
 	in.m.zero()
+	if in.budget, err = newInFlight(c.maxInFlightBytes); err != nil {
+		return nil, err
+	}
 	// A checkpoint cache that cannot store anything refuses the start, with
 	// an error naming it, rather than retrying the connection for ever.
 	ctx, cancel := context.WithTimeout(context.Background(), bciProbeTimeout)

@@ -95,9 +95,15 @@ func (in *brazeCurrentsInput) read(j *export.Job) {
 				}
 			}
 			in.m.events.Incr(int64(len(batch)), eventType)
+			// Reading waits here while max_in_flight_bytes is spent.
+			release, err := in.budget.acquire(ctx, batch)
+			if err != nil {
+				return // shutting down: the object is read after a restart
+			}
 			select {
-			case in.out <- bciBatch{msgs: batch, ack: bciAckFunc(c, batch, in.state)}:
+			case in.out <- bciBatch{msgs: batch, ack: bciAckFunc(c, batch, in.state, release)}:
 			case <-ctx.Done():
+				release()
 				return
 			}
 		}
@@ -167,10 +173,11 @@ func (in *brazeCurrentsInput) endRead(ctx context.Context, j *export.Job, err er
 // bciAckFunc settles the chunk sent as batch. A batch error names the
 // messages that failed: the others are recorded as delivered and are not
 // sent again when the object is read again.
-func bciAckFunc(c export.Chunk, batch service.MessageBatch, state *bciStateWrites) service.AckFunc {
+func bciAckFunc(c export.Chunk, batch service.MessageBatch, state *bciStateWrites, release func()) service.AckFunc {
 	size := len(batch)
 	idx := batch.Index()
 	return func(ctx context.Context, err error) error {
+		release()
 		state.decide(ctx) // before the chunk settles its object
 		if err == nil {
 			c.Ack(ctx)

@@ -74,6 +74,7 @@ The stock `+"`avro`"+` scanner of Benthos v4.27 yields nothing for these files; 
 				Description("Force the event type of every file, for files whose key has no `event_type=` folder and whose schema name is not Braze's. Empty: derive it.").
 				Default("").
 				Advanced(),
+			maxInFlightBytesField(),
 			decodeLimitsField(),
 		).
 		Example("Read a local export", "Decode every export file under a folder and print the events.", `
@@ -114,7 +115,8 @@ type brazeCurrentsScannerCreator struct {
 	decodeErr *service.MetricCounter
 	failed    *service.MetricCounter // objects not read to their end, by class
 	events    *service.MetricCounter
-	fails     func() // a test's hook: called for each failure logged
+	fails     func()    // a test's hook: called for each failure logged
+	budget    *inFlight // max_in_flight_bytes, shared by every object the input reads
 }
 
 func brazeCurrentsScannerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*brazeCurrentsScannerCreator, error) {
@@ -130,6 +132,13 @@ func brazeCurrentsScannerFromParsed(conf *service.ParsedConfig, mgr *service.Res
 		return nil, err
 	}
 	if s.limits, err = decodeLimitsFromParsed(conf); err != nil {
+		return nil, err
+	}
+	maxBytes, err := conf.FieldInt(fieldMaxInFlightBytes)
+	if err != nil {
+		return nil, err
+	}
+	if s.budget, err = newInFlight(maxBytes); err != nil {
 		return nil, err
 	}
 	s.decodeErr = mgr.Metrics().NewCounter("currents_decode_errors", "class")
@@ -148,11 +157,11 @@ func (s *brazeCurrentsScannerCreator) Create(rdr io.ReadCloser, aFn service.AckF
 	// The header is read on the first NextBatch, not here: an error from
 	// Create makes the file input retry the same file for ever, while an
 	// error from NextBatch moves it on to the next file.
-	return service.AutoAggregateBatchScannerAcks(&brazeCurrentsScanner{
+	return &budgetedScanner{BatchScanner: service.AutoAggregateBatchScannerAcks(&brazeCurrentsScanner{
 		creator: s,
 		rdr:     rdr,
 		object:  details.Name(),
-	}, aFn), nil
+	}, aFn), budget: s.budget}, nil
 }
 
 func (s *brazeCurrentsScannerCreator) Close(context.Context) error { return nil }

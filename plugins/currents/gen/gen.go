@@ -122,6 +122,10 @@ type Config struct {
 	// writes twice: the same record, same id, in another object of the same
 	// or the next hour. Default 0.01; negative means none.
 	DuplicateShare float64
+	// PropertyBytes pads the properties of every CustomEvent (and the other
+	// types with a properties field) to about this many bytes of JSON, as
+	// large exports do (Braze allows about 50 KB); 0 keeps them small.
+	PropertyBytes int
 }
 
 // Object is one written object.

@@ -190,7 +190,11 @@ func (g *generator) fill(t schemas.EventType, rng *rand.Rand, u *user, eventTime
 			}
 			v = g.byType(f, rng)
 		case "properties":
-			v = fmt.Sprintf(`{"plan":"%s","amount":%d,"first":%t}`, words[rng.IntN(len(words))], rng.IntN(500), rng.IntN(2) == 0)
+			props := fmt.Sprintf(`{"plan":"%s","amount":%d,"first":%t`, words[rng.IntN(len(words))], rng.IntN(500), rng.IntN(2) == 0)
+			if pad := g.cfg.PropertyBytes - len(props) - len(`,"note":""}`); pad > 0 {
+				props += `,"note":"` + strings.Repeat(words[rng.IntN(len(words))][:1], pad) + `"`
+			}
+			v = props + "}"
 		case "currency":
 			v = []string{"USD", "EUR", "GBP", "JPY"}[rng.IntN(4)]
 		case "os_version":
