@@ -19,6 +19,7 @@ import (
 	_ "gocloud.dev/blob/s3blob"
 
 	"github.com/currents-mparticle/currents-mparticle/internal/export"
+	"github.com/currents-mparticle/currents-mparticle/internal/lograte"
 	"github.com/currents-mparticle/currents-mparticle/internal/runstatus"
 	decoder "github.com/currents-mparticle/currents-mparticle/plugins/currents"
 )
@@ -420,8 +421,9 @@ type brazeCurrentsInput struct {
 
 	newestHour atomic.Int64 // Unix seconds of the newest date= hour listed
 
-	state  *bciStateWrites // checkpoint and quarantine writes, none in a dry run
-	budget *inFlight       // max_in_flight_bytes
+	state    *bciStateWrites // checkpoint and quarantine writes, none in a dry run
+	budget   *inFlight       // max_in_flight_bytes
+	cpOutage lograte.Outage  // of the checkpoint cache, for its two log lines
 
 	// Totals of this run, for the summary a one-pass input logs at its end.
 	nCompleted, nFailed, nSkipped atomic.Int64

@@ -74,8 +74,18 @@ func (in *brazeCurrentsInput) checkpoint(ctx context.Context, object string, val
 		if err == nil {
 			err = setErr
 		}
+		// An outage of the cache is logged when it begins and when it
+		// ends, not once per object.
 		if err != nil {
-			in.log.Errorf("Checkpointing Braze Currents object %s failed; it will be read again after a restart: %v", object, err)
+			if in.cpOutage.Failed() {
+				in.log.Errorf("Checkpointing Braze Currents object %s failed; it will be read again after a restart, as will every object settled until %q answers again: %v", object, in.conf.checkpointCache, err)
+			} else {
+				in.log.Debugf("Checkpointing Braze Currents object %s failed: %v", object, err)
+			}
+			return
+		}
+		if ended, lasted, failed := in.cpOutage.OK(); ended {
+			in.log.Infof("Checkpoint cache %q answers again after %s; %d objects settled meanwhile were not recorded and will be read again after a restart", in.conf.checkpointCache, lasted.Round(time.Second), failed)
 		}
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/currents-mparticle/currents-mparticle/internal/dryrun"
+	"github.com/currents-mparticle/currents-mparticle/internal/lograte"
 	"github.com/currents-mparticle/currents-mparticle/internal/redelivery"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/client"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/eventsapi"
@@ -612,6 +613,8 @@ type mpOutput struct {
 	queue   *client.Queue
 	ledger  *ledger.Ledger      // nil without a ledger cache
 	dry     *mpOutputDryRunSink // nil unless dry_run
+
+	notDelivered *lograte.Tally // the WARN lines of events not delivered
 }
 
 // mpOutputFromParsed builds the output from its parsed configuration.
@@ -625,7 +628,7 @@ func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources, maxI
 	if c.rateLimit != "" && !mgr.HasRateLimit(c.rateLimit) {
 		return nil, fmt.Errorf("%s: rate limit resource %q was not found", mpOutputFieldRateLimit, c.rateLimit)
 	}
-	o := &mpOutput{conf: c, mgr: mgr, log: mgr.Logger()}
+	o := &mpOutput{conf: c, mgr: mgr, log: mgr.Logger(), notDelivered: &lograte.Tally{Every: mpOutputLogEvery}}
 	o.metrics = newMPOutputMetrics(mgr.Metrics(), mgr.OtelTracer())
 	c.client.Metrics = o.metrics
 	c.client.Logger = o.log
@@ -646,7 +649,7 @@ func mpOutputFromParsed(conf *service.ParsedConfig, mgr *service.Resources, maxI
 		if !mgr.HasCache(c.ledgerCache) {
 			return nil, fmt.Errorf("%s.%s: cache resource %q was not found", mpOutputFieldLedger, mpOutputFieldLedgerCache, c.ledgerCache)
 		}
-		c.ledger.Store = mpOutputLedgerStore{mgr: mgr, cache: c.ledgerCache}
+		c.ledger.Store = mpOutputLedgerStore{mgr: mgr, cache: c.ledgerCache, log: o.log, outage: &lograte.Outage{}}
 		c.ledger.Metrics = o.metrics
 		// A batch under way when the process died is sent again as it was.
 		c.ledger.Resend = func(ctx context.Context, feed string, body []byte) error {
@@ -695,35 +698,33 @@ func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) e
 	index := make([]int, 0, len(batch)) // items[k] is batch[index[k]]
 	var ids []string                    // ids[k]: the ledger key of items[k]
 	var berr *service.BatchError
-	failed := 0
-	reasons := map[string]int{}
+	notDelivered := map[mpOutputLogKey]int{}
 	fail := func(i int, err error) {
 		if berr == nil {
 			berr = service.NewBatchError(batch, err)
 		}
 		berr.Failed(i, err)
-		failed++
 	}
 	for i, msg := range batch {
 		if uerr := msg.GetError(); uerr != nil {
 			// Sending it would fail as invalid_batch at best; the dead
 			// letter should get the processor's own reason.
 			o.metrics.EventsFailed("", client.ReasonUpstreamError, 1)
-			reasons[client.ReasonUpstreamError]++
+			notDelivered[mpOutputLogKey{"", client.ReasonUpstreamError}]++
 			fail(i, fmt.Errorf("mparticle %s: message %d: %w", client.ReasonUpstreamError, i, uerr))
 			continue
 		}
 		feed, err := o.conf.feed.get(msg)
 		if err != nil {
 			o.metrics.EventsFailed("", client.ReasonInvalidBatch, 1)
-			reasons[client.ReasonInvalidBatch]++
+			notDelivered[mpOutputLogKey{"", client.ReasonInvalidBatch}]++
 			fail(i, fmt.Errorf("mparticle %s: message %d: %s: %w", client.ReasonInvalidBatch, i, mpOutputFieldFeed, err))
 			continue
 		}
 		raw, err := msg.AsBytes()
 		if err != nil {
 			o.metrics.EventsFailed("", client.ReasonInvalidBatch, 1)
-			reasons[client.ReasonInvalidBatch]++
+			notDelivered[mpOutputLogKey{"", client.ReasonInvalidBatch}]++
 			fail(i, fmt.Errorf("mparticle %s: message %d: %w", client.ReasonInvalidBatch, i, err))
 			continue
 		}
@@ -750,14 +751,14 @@ func (o *mpOutput) WriteBatch(ctx context.Context, batch service.MessageBatch) e
 		case errors.Is(err, ledger.ErrDuplicate):
 			o.metrics.duplicate(items[k].Feed)
 		default:
-			reasons[client.Reason(err)]++
+			notDelivered[mpOutputLogKey{items[k].Feed, client.Reason(err)}]++
 			fail(index[k], err)
 		}
 	}
 	if berr == nil {
 		return nil
 	}
-	o.log.Warnf("mparticle: %d of %d messages not delivered (%s)", failed, len(batch), mpOutputReasonSummary(reasons))
+	o.logNotDelivered(notDelivered)
 	return berr
 }
 
@@ -866,6 +867,9 @@ func (o *mpOutput) waitForRateLimit(ctx context.Context) error {
 func (o *mpOutput) Close(ctx context.Context) error {
 	o.queue.Close()
 	o.client.Close()
+	for _, c := range o.notDelivered.Flush() {
+		o.log.Warnf("mparticle: %d more events not delivered since the last such line (feed and reason: %s)", c.N, c.Key)
+	}
 	if o.dry == nil {
 		for _, line := range o.metrics.totalLines() {
 			o.log.Infof("mparticle: %s", line)
@@ -886,6 +890,35 @@ func (o *mpOutput) Close(ctx context.Context) error {
 		o.log.Infof("mparticle dry run: no requests")
 	}
 	return o.dry.close()
+}
+
+// mpOutputLogEvery is the most often a line is logged for the same feed
+// and reason of events not delivered, or for a cache that keeps failing:
+// a paused feed fails every write, and one line per write would drown the
+// log at production volume.
+const mpOutputLogEvery = time.Minute
+
+// mpOutputLogKey is what a line about events not delivered is about.
+type mpOutputLogKey struct{ feed, reason string }
+
+func (k mpOutputLogKey) String() string { return mpOutputFeedName(k.feed) + " " + k.reason }
+
+// logNotDelivered logs, at most once per mpOutputLogEvery for each feed and
+// reason, how many events writes did not deliver since the last line.
+func (o *mpOutput) logNotDelivered(counts map[mpOutputLogKey]int) {
+	for k, n := range counts {
+		if total, due := o.notDelivered.Add(k.String(), n); due {
+			o.log.Warnf("mparticle: feed %s: %d events not delivered (%s) since the last such line (at most one per %s per feed and reason)",
+				mpOutputFeedName(k.feed), total, k.reason, mpOutputLogEvery)
+		}
+	}
+}
+
+func mpOutputFeedName(feed string) string {
+	if feed == "" {
+		return "(none)"
+	}
+	return feed
 }
 
 // mpOutputReasonSummary renders failure counts as "bad_request: 2, rejected: 1".
@@ -992,14 +1025,34 @@ func (s *mpOutputDryRunSink) close() error {
 	return err
 }
 
-// mpOutputLedgerStore is a ledger.Store over a Benthos cache resource.
+// mpOutputLedgerStore is a ledger.Store over a Benthos cache resource. A
+// cache that fails makes the ledger send anyway (counted in
+// mparticle_ledger_errors); its outage is logged once when it begins and
+// once when it ends, however many calls fail in between.
 type mpOutputLedgerStore struct {
-	mgr   *service.Resources
-	cache string
+	mgr    *service.Resources
+	cache  string
+	log    *service.Logger
+	outage *lograte.Outage
+}
+
+// observe logs the beginning and the end of an outage of the cache from
+// the outcome of one call.
+func (s mpOutputLedgerStore) observe(op string, err error) {
+	if err != nil {
+		if s.outage.Failed() {
+			s.log.Warnf("mparticle ledger: cache %q fails (%s: %v); events are sent without the ledger until it answers again (mparticle_ledger_errors counts the calls)", s.cache, op, err)
+		}
+		return
+	}
+	if ended, lasted, failed := s.outage.OK(); ended {
+		s.log.Infof("mparticle ledger: cache %q answers again after %s; %d calls failed meanwhile", s.cache, lasted.Round(time.Second), failed)
+	}
 }
 
 // Get implements ledger.Store.
 func (s mpOutputLedgerStore) Get(ctx context.Context, key string) (value []byte, found bool, err error) {
+	defer func() { s.observe("get", err) }()
 	if aerr := s.mgr.AccessCache(ctx, s.cache, func(c service.Cache) {
 		value, err = c.Get(ctx, key)
 	}); aerr != nil {
@@ -1013,6 +1066,7 @@ func (s mpOutputLedgerStore) Get(ctx context.Context, key string) (value []byte,
 
 // Put implements ledger.Store.
 func (s mpOutputLedgerStore) Put(ctx context.Context, key string, value []byte, ttl time.Duration) (err error) {
+	defer func() { s.observe("set", err) }()
 	if aerr := s.mgr.AccessCache(ctx, s.cache, func(c service.Cache) {
 		err = c.Set(ctx, key, value, &ttl)
 	}); aerr != nil {
@@ -1024,13 +1078,17 @@ func (s mpOutputLedgerStore) Put(ctx context.Context, key string, value []byte, 
 // PutMany implements ledger.MultiPutter: the writes of one record in one
 // resource lookup.
 func (s mpOutputLedgerStore) PutMany(ctx context.Context, entries []ledger.Entry, ttl time.Duration) (failed int) {
+	var last error
+	defer func() { s.observe("set", last) }()
 	if aerr := s.mgr.AccessCache(ctx, s.cache, func(c service.Cache) {
 		for _, e := range entries {
 			if err := c.Set(ctx, e.Key, e.Value, &ttl); err != nil {
 				failed++
+				last = err
 			}
 		}
 	}); aerr != nil {
+		last = aerr
 		return len(entries)
 	}
 	return failed
