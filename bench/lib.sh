@@ -71,3 +71,46 @@ start_emulator() {
 emulator_stat() {
   curl -sf "127.0.0.1:$port/_emulator/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"
 }
+
+# bench_setup makes the work dir $work (removed on exit unless KEEP is set;
+# the emulator of start_emulator is killed on exit) and builds into it
+# currents-gen, mparticle-emulator and the distribution, $bin (BIN=/path
+# uses another build instead, for A/B runs).
+bench_setup() {
+  work=$(mktemp -d)
+  bin=${BIN:-$work/currents-mparticle}
+  [ -n "${BIN:-}" ] || go build -o "$bin" ./cmd/currents-mparticle
+  go build -o "$work/currents-gen" ./cmd/currents-gen
+  go build -o "$work/mparticle-emulator" ./cmd/mparticle-emulator
+  emu_pid=""
+  trap '[ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+}
+
+# idle_rss prints the peak RSS, in KB, of the distribution $bin with one
+# generated message into drop: what it holds doing nothing.
+idle_rss() {
+  cat >"$work/idle.yaml" <<YAML
+input:
+  generate: { mapping: 'root = "x"', count: 1, interval: "" }
+output:
+  drop: {}
+$(quiet_service)
+YAML
+  /usr/bin/time -f '%M' -o "$work/idle.time" "$bin" -c "$work/idle.yaml" >/dev/null 2>&1
+  cat "$work/idle.time"
+}
+
+# map_to_emulator prints the pipeline and output sections of a config that
+# maps events and sends them to the emulator on $port; fields of the
+# mparticle output may follow, indented by four spaces.
+map_to_emulator() {
+  cat <<YAML
+pipeline:
+  processors:
+    - currents_to_mparticle: {}
+output:
+  mparticle:
+    url: http://127.0.0.1:$port/v2
+$(mparticle_feeds)
+YAML
+}

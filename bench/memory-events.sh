@@ -14,26 +14,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-work=$(mktemp -d)
-bin=${BIN:-$work/currents-mparticle}
-[ -n "${BIN:-}" ] || go build -o "$bin" ./cmd/currents-mparticle
-go build -o "$work/currents-gen" ./cmd/currents-gen
-go build -o "$work/mparticle-emulator" ./cmd/mparticle-emulator
-emu_pid=""
-trap '[ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+bench_setup
 port=${BENCH_PORT:-18082}
 seconds=${SECONDS_EACH:-60}
 rate=${RATE:-20}
 
-cat >"$work/idle.yaml" <<YAML
-input:
-  generate: { mapping: 'root = "x"', count: 1, interval: "" }
-output:
-  drop: {}
-$(quiet_service)
-YAML
-/usr/bin/time -f '%M' -o "$work/time" "$bin" -c "$work/idle.yaml" >/dev/null 2>&1
-idle=$(($(cat "$work/time") / 1024))
+idle=$(($(idle_rss) / 1024))
 printf 'idle distribution: peak RSS %d MB\n' "$idle"
 
 budget=${MAX_IN_FLIGHT_BYTES:+
@@ -58,14 +44,7 @@ for size in ${SIZES:-1000 50000}; do
     cat >"$work/throttled.yaml" <<YAML
 input:
 $input
-pipeline:
-  threads: 2
-  processors:
-    - currents_to_mparticle: {}
-output:
-  mparticle:
-    url: http://127.0.0.1:$port/v2
-$(mparticle_feeds)
+$(map_to_emulator)
 $(quiet_service)
 YAML
     start_emulator -keep 1000 -rate "$rate"

@@ -17,21 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-work=$(mktemp -d)
-bin=${BIN:-$work/currents-mparticle}
-[ -n "${BIN:-}" ] || go build -o "$bin" ./cmd/currents-mparticle
-go build -o "$work/currents-gen" ./cmd/currents-gen
-go build -o "$work/mparticle-emulator" ./cmd/mparticle-emulator
-emu_pid=""
-trap '[ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-
-cat >"$work/idle.yaml" <<YAML
-input:
-  generate: { mapping: 'root = "x"', count: 1, interval: "" }
-output:
-  drop: {}
-$(quiet_service)
-YAML
+bench_setup
 # full_config READER OUTPUT prints the full pipeline reading $work/export with
 # READER (scanner or input) into the mparticle output, OUTPUT being the lines
 # that say where it sends.
@@ -64,7 +50,7 @@ YAML
 
 rss() { /usr/bin/time -f '%M %e %U %S' -o "$work/time" "$bin" -c "$1" >"$work/run.log" 2>&1 ||
   { tail -20 "$work/run.log" >&2; exit 1; }; cat "$work/time"; }
-read -r idle _ <<<"$(rss "$work/idle.yaml")"
+idle=$(idle_rss)
 printf 'idle distribution: peak RSS %d MB\n' $((idle / 1024))
 
 for gb in ${SIZES:-1 4}; do

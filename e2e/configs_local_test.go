@@ -169,16 +169,25 @@ func TestConfigDemo(t *testing.T) {
 // TestConfigEmulator runs configs/emulator.yaml against the emulator: the
 // sample events the mapping keeps arrive, each once, on their feeds.
 func TestConfigEmulator(t *testing.T) {
+	emu, o, read, dropped := runEmulatorConfig(t, emulator.Faults{})
+	t.Logf("configs/emulator.yaml against the emulator (%s): read %d = delivered %d + dropped %d + dead-lettered 0, duplicates 0; %d requests",
+		emu.URL, len(read), len(o.delivered), len(dropped), o.stats.Requests)
+}
+
+// runEmulatorConfig runs configs/emulator.yaml as shipped over the sample
+// export into an emulator with faults, until it ends by itself, and checks
+// that every event arrived once, on its feed.
+func runEmulatorConfig(t *testing.T, faults emulator.Faults) (*emulator.Server, outcome, map[string]map[string]any, map[string]bool) {
+	t.Helper()
 	read, feed, dropped := sampleExport(t)
-	emu := startEmulator(t, -1, emulator.Faults{})
+	emu := startEmulator(t, -1, faults)
 	work := sampleWorkDir(t)
 	env := append(emulatorEnv(emu), "HTTP_ADDRESS="+freeAddr(t))
 	logs := runShipped(t, "emulator.yaml", shippedConfig(t, "emulator.yaml"), work, env).wait(t, 2*time.Minute)
 	o := collect(t, emu, logs)
 	reconcile(t, read, dropped, o)
 	checkFeeds(t, o.feedOf, feed)
-	t.Logf("configs/emulator.yaml against the emulator (%s): read %d = delivered %d + dropped %d + dead-lettered 0, duplicates 0; %d requests",
-		emu.URL, len(read), len(o.delivered), len(dropped), o.stats.Requests)
+	return emu, o, read, dropped
 }
 
 // TestConfigReplayRange runs configs/replay-range.yaml over a file://

@@ -155,6 +155,13 @@ input:
   braze_currents:
     url: s3://currents-bucket/currents?region=us-east-1&s3ForcePathStyle=true&disableSSL=true&endpoint=%s
 %s
+`, url.QueryEscape(endpoint), indent(inputOpts, "    ")) + mapToEmulator(emuURL) + infoLogs
+}
+
+// mapToEmulator is the middle of a test pipeline: the mapping, and the
+// mparticle output to the emulator.
+func mapToEmulator(emuURL string) string {
+	return fmt.Sprintf(`
 pipeline:
   processors:
     - currents_to_mparticle: {}
@@ -162,14 +169,15 @@ output:
   mparticle:
     url: %s
     feeds:
-%s
-logger:
-  level: INFO
-  format: logfmt
-metrics:
-  none: {}
-`, url.QueryEscape(endpoint), indent(inputOpts, "    "), emuURL, feedsYAML("      "))
+%s`, emuURL, feedsYAML("      "))
 }
+
+// infoLogs ends a test pipeline that logs at INFO (the closing lines are
+// INFO) and exports no metrics.
+const infoLogs = `
+logger: { level: INFO, format: logfmt }
+metrics: { none: {} }
+`
 
 // runToEnd runs the binary on config until it exits by itself (within d)
 // and returns its logs and exit code.
@@ -291,17 +299,7 @@ input:
     force_path_style_urls: true
     scanner:
       braze_currents: {}
-pipeline:
-  processors:
-    - currents_to_mparticle: {}
-output:
-  mparticle:
-    url: %s
-    feeds:
-%s
-logger: { level: INFO, format: logfmt }
-metrics: { none: {} }
-`, faults.srv.URL, emu.URL, feedsYAML("      "))
+`, faults.srv.URL) + mapToEmulator(emu.URL) + infoLogs
 	logs, code := runToEnd(t, cfg, awsTestEnv(t), 3*time.Minute)
 	if faults.spoiledBodies() == 0 {
 		t.Fatal("no body was reset: the fault was not injected")

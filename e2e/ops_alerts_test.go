@@ -32,18 +32,11 @@ input:
   braze_currents:
     url: %q
     watch: true
-pipeline:
-  processors:
-    - currents_to_mparticle: {}
-output:
-  mparticle:
-    url: %q
-    feeds:
-%s
+`, "file://"+filepath.ToSlash(exportDir)) + mapToEmulator(emu.URL) + fmt.Sprintf(`
 http: { address: %q }
 metrics: { prometheus: {} }
 logger: { level: WARN }
-`, "file://"+filepath.ToSlash(exportDir), emu.URL, feedsYAML("      "), httpAddr)
+`, httpAddr)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "pipeline.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {

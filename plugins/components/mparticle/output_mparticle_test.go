@@ -683,26 +683,7 @@ func TestMPOutputPausedFeedHoldsNothing(t *testing.T) {
 	// however many transactions there are.
 	srv := mpOutputTestEmulator(t, emulator.Faults{Forbidden: true, ForbiddenFeeds: []string{emulator.FeedAndroid}})
 	conf := mpOutputTestConfig(srv.URL, "  max_in_flight: 2\n  auth_failure_window: 1h\n  group_window: 0s")
-	logs := &mpOutputTestLogs{}
-	b := service.NewStreamBuilder()
-	b.SetPrintLogger(logs)
-	produce, err := b.AddBatchProducerFunc()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.AddOutputYAML(strings.ReplaceAll(mpOutputTestFallbackRetrying(conf), "CAPTURE", "drop: {}")); err != nil {
-		t.Fatal(err)
-	}
-	stream, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = stream.Run(context.Background()) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = stream.Stop(ctx)
-	}()
+	produce := mpOutputTestProducer(t, strings.ReplaceAll(mpOutputTestFallbackRetrying(conf), "CAPTURE", "drop: {}"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -733,20 +714,18 @@ func TestMPOutputPausedFeedHoldsNothing(t *testing.T) {
 	}
 }
 
-// A message from an input that does not read refused events again (any
-// stock input) is held while its feed is paused, and delivered once the
-// credentials work again: handed back, it would wait in the input's memory,
-// and a one-pass run can end without it.
-func TestMPOutputPausedFeedHoldsAStockInputsMessages(t *testing.T) {
-	srv := mpOutputTestEmulator(t, emulator.Faults{ForbiddenFeeds: []string{emulator.FeedAndroid}, ForbiddenUntil: time.Now().Add(3 * time.Second)})
-	conf := mpOutputTestConfig(srv.URL, "  auth_failure_window: 1h\n  group_window: 0s")
+// mpOutputTestProducer runs a stream into output (YAML) until the test
+// ends and returns its producer: each call is one input transaction, and
+// returns its acknowledgement.
+func mpOutputTestProducer(t *testing.T, output string) service.MessageBatchHandlerFunc {
+	t.Helper()
 	b := service.NewStreamBuilder()
 	b.SetPrintLogger(&mpOutputTestLogs{})
 	produce, err := b.AddBatchProducerFunc()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.AddOutputYAML(conf); err != nil {
+	if err := b.AddOutputYAML(output); err != nil {
 		t.Fatal(err)
 	}
 	stream, err := b.Build()
@@ -754,11 +733,22 @@ func TestMPOutputPausedFeedHoldsAStockInputsMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = stream.Run(context.Background()) }()
-	defer func() {
+	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = stream.Stop(ctx)
-	}()
+	})
+	return produce
+}
+
+// A message from an input that does not read refused events again (any
+// stock input) is held while its feed is paused, and delivered once the
+// credentials work again: handed back, it would wait in the input's memory,
+// and a one-pass run can end without it.
+func TestMPOutputPausedFeedHoldsAStockInputsMessages(t *testing.T) {
+	srv := mpOutputTestEmulator(t, emulator.Faults{ForbiddenFeeds: []string{emulator.FeedAndroid}, ForbiddenUntil: time.Now().Add(3 * time.Second)})
+	conf := mpOutputTestConfig(srv.URL, "  auth_failure_window: 1h\n  group_window: 0s")
+	produce := mpOutputTestProducer(t, conf)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var batch service.MessageBatch
