@@ -33,7 +33,7 @@ var ourComponents = map[string][]string{
 	"inputs":     {"braze_currents"},
 	"scanners":   {"braze_currents"},
 	"processors": {"currents_to_mparticle"},
-	"outputs":    {"mparticle"},
+	"outputs":    {"mparticle", "dead_letter_file"},
 }
 
 // guides are the hand-written pages of docs/guides/, listed in the index

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/currents-mparticle/currents-mparticle/internal/dryrun"
+	"github.com/currents-mparticle/currents-mparticle/internal/linefile"
 	"github.com/currents-mparticle/currents-mparticle/internal/lograte"
 	"github.com/currents-mparticle/currents-mparticle/internal/redelivery"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/client"
@@ -338,9 +338,8 @@ output:
             output:
               reject: '${! @fallback_error }'
           - output:
-              file:
+              dead_letter_file:
                 path: ./dead-letter.jsonl
-                codec: lines
               processors:
                 - mapping: |
                     root.reason = @fallback_error
@@ -687,7 +686,7 @@ func (o *mpOutput) Connect(ctx context.Context) error {
 	if o.dry == nil {
 		return nil
 	}
-	return o.dry.open(o.mgr, o.conf.dryRunPath)
+	return o.dry.open(o.conf.dryRunPath)
 }
 
 // WriteBatch sends the batch and reports exactly the messages that were not
@@ -940,25 +939,17 @@ func mpOutputReasonSummary(reasons map[string]int) string {
 }
 
 // mpOutputDryRunSink is the dry-run destination, opened on Connect. The
-// client writes one whole line per request; the sink keeps the file to
-// whole lines: a write that fails part-way (a full disk) is cut back to the
-// last line end, so that neither half a line nor a retried request glued
-// onto it is left.
+// client writes one whole line per request; a file keeps whole lines only
+// (internal/linefile): a write that fails part-way (a full disk) is cut
+// back, so neither half a line nor a retried request glued onto it is
+// left.
 type mpOutputDryRunSink struct {
-	mu     sync.Mutex
-	w      io.Writer
-	closer io.Closer
-	whole  int64 // bytes of whole lines written, when the file can be cut back
+	mu   sync.Mutex
+	w    io.Writer      // stdout, or file
+	file *linefile.File // nil for stdout
 }
 
-// mpOutputTruncater is what the sink needs of a file to cut back a torn
-// line; *os.File has it.
-type mpOutputTruncater interface {
-	Truncate(size int64) error
-	Seek(offset int64, whence int) (int64, error)
-}
-
-func (s *mpOutputDryRunSink) open(mgr *service.Resources, path string) error {
+func (s *mpOutputDryRunSink) open(path string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.w != nil {
@@ -968,22 +959,12 @@ func (s *mpOutputDryRunSink) open(mgr *service.Resources, path string) error {
 		s.w = os.Stdout
 		return nil
 	}
-	if dir := filepath.Dir(path); dir != "." {
-		if err := mgr.FS().MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("%s: %w", mpOutputFieldDryRunPath, err)
-		}
-	}
 	// Truncated, not appended to: a second demo run must not double the file.
-	f, err := mgr.FS().OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	f, _, err := linefile.Open(path, true)
 	if err != nil {
 		return fmt.Errorf("%s: %w", mpOutputFieldDryRunPath, err)
 	}
-	wc, ok := f.(io.WriteCloser)
-	if !ok {
-		_ = f.Close()
-		return fmt.Errorf("%s: %q is not writable", mpOutputFieldDryRunPath, path)
-	}
-	s.w, s.closer, s.whole = wc, wc, 0
+	s.w, s.file = nil, f
 	return nil
 }
 
@@ -991,37 +972,27 @@ func (s *mpOutputDryRunSink) open(mgr *service.Resources, path string) error {
 func (s *mpOutputDryRunSink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.w == nil {
-		return 0, errors.New("dry-run destination is not open")
-	}
-	n, err := s.w.Write(p)
-	if err == nil && n < len(p) {
-		err = io.ErrShortWrite
-	}
-	if err == nil {
-		s.whole += int64(n)
-		return n, nil
-	}
-	if t, ok := s.w.(mpOutputTruncater); ok && n > 0 {
-		if terr := t.Truncate(s.whole); terr != nil {
-			return 0, errors.Join(err, fmt.Errorf("cutting back the torn line: %w", terr))
+	switch {
+	case s.file != nil:
+		if err := s.file.Write(p); err != nil {
+			return 0, err
 		}
-		if _, serr := t.Seek(s.whole, io.SeekStart); serr != nil {
-			return 0, errors.Join(err, fmt.Errorf("cutting back the torn line: %w", serr))
-		}
+		return len(p), nil
+	case s.w != nil:
+		return s.w.Write(p)
 	}
-	return 0, err
+	return 0, errors.New("dry-run destination is not open")
 }
 
 func (s *mpOutputDryRunSink) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.w = nil
-	if s.closer == nil {
+	if s.file == nil {
 		return nil
 	}
-	err := s.closer.Close()
-	s.closer = nil
+	err := s.file.Close()
+	s.file = nil
 	return err
 }
 

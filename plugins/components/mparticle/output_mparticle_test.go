@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -895,54 +893,3 @@ func TestMPOutputLedgerSendsMessagesWithoutIDUntracked(t *testing.T) {
 	}
 }
 
-// roomyFile is an in-memory file with room for limit bytes: a write past it
-// stores what fits and fails, as a full disk does.
-type roomyFile struct {
-	data  []byte
-	off   int64
-	limit int
-}
-
-func (f *roomyFile) Write(p []byte) (int, error) {
-	room := max(f.limit-int(f.off), 0)
-	n := min(len(p), room)
-	f.data = append(f.data[:f.off], p[:n]...)
-	f.off += int64(n)
-	if n < len(p) {
-		return n, errors.New("no space left on device")
-	}
-	return n, nil
-}
-
-func (f *roomyFile) Truncate(size int64) error { f.data = f.data[:size]; return nil }
-
-func (f *roomyFile) Seek(offset int64, whence int) (int64, error) {
-	if whence != io.SeekStart {
-		return 0, errors.New("whence")
-	}
-	f.off = offset
-	return offset, nil
-}
-
-// The dry-run file holds whole lines only: a request that does not fit is
-// cut back, and the retry after room was made is not glued onto half a
-// line.
-func TestMPOutputDryRunSinkKeepsWholeLines(t *testing.T) {
-	f := &roomyFile{limit: 30}
-	s := &mpOutputDryRunSink{w: f}
-	for _, line := range []string{"first request line\n", "second request line\n"} {
-		if _, err := s.Write([]byte(line)); err != nil && line == "first request line\n" {
-			t.Fatal(err)
-		}
-	}
-	if got := string(f.data); got != "first request line\n" {
-		t.Fatalf("after a write past the room the file holds %q, want the first line alone", got)
-	}
-	f.limit = 1 << 10 // room made
-	if _, err := s.Write([]byte("second request line\n")); err != nil {
-		t.Fatal(err)
-	}
-	if got := string(f.data); got != "first request line\nsecond request line\n" {
-		t.Fatalf("file %q", got)
-	}
-}
