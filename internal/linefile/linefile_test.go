@@ -43,4 +43,3 @@ func TestOpenCutsATornTail(t *testing.T) {
 		t.Fatalf("truncated file holds %q", got)
 	}
 }
-

@@ -892,4 +892,3 @@ func TestMPOutputLedgerSendsMessagesWithoutIDUntracked(t *testing.T) {
 		t.Fatalf("delivered %v (dead-lettered %d), want %v", got, len(captured), want)
 	}
 }
-
