@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -158,7 +159,17 @@ func TestConfigDemo(t *testing.T) {
 	}
 	reconcile(t, read, dropped, o)
 	checkFeeds(t, o.feedOf, feed)
-	tally := fmt.Sprintf("%d events mapped, %d dropped", len(o.delivered), len(dropped))
+	// The closing line counts the events mapped per feed, as delivered.
+	perFeed := map[string]int{}
+	for _, f := range o.feedOf {
+		perFeed[f]++
+	}
+	var feeds []string
+	for f, n := range perFeed {
+		feeds = append(feeds, fmt.Sprintf("%s: %d", f, n))
+	}
+	sort.Strings(feeds)
+	tally := fmt.Sprintf("%d events mapped (%s), %d dropped", len(o.delivered), strings.Join(feeds, ", "), len(dropped))
 	if !strings.Contains(logs, tally) {
 		t.Fatalf("the run's tally does not say %q:\n%s", tally, tail(logs, 3000))
 	}

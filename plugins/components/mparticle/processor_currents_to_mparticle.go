@@ -232,7 +232,8 @@ type ctmWarnState struct {
 // ctmTally counts one batch's outcomes, merged into the run's totals.
 type ctmTally struct {
 	mapped, failed int
-	dropped        map[string]int // by reason
+	dropped        map[string]int   // by reason
+	byFeed         map[string]int64 // mapped, by feed
 }
 
 func (t *ctmTally) drop(reason string) {
@@ -310,6 +311,12 @@ func (p *ctmProc) ProcessBatch(ctx context.Context, batch service.MessageBatch) 
 		ctmEventsParsed.Add(nParsed)
 		p.tallyMu.Lock()
 		p.tally.add(tally)
+		for _, tc := range counts.mapped {
+			if p.tally.byFeed == nil {
+				p.tally.byFeed = map[string]int64{}
+			}
+			p.tally.byFeed[string(tc.feed)] += tc.n
+		}
 		p.tallyMu.Unlock()
 	}()
 	// One session for the batch: it reads the clock once, and forgets the
@@ -662,5 +669,14 @@ func (p *ctmProc) logSummary() {
 	if quiet > 0 {
 		why += fmt.Sprintf(" (%d unmappable without a WARN line of their own)", quiet)
 	}
-	p.log.Infof("currents_to_mparticle: %d events mapped, %d dropped%s, %d failed (routed as errors)", t.mapped, total, why, t.failed)
+	feeds := make([]string, 0, len(t.byFeed))
+	for f, n := range t.byFeed {
+		feeds = append(feeds, fmt.Sprintf("%s: %d", f, n))
+	}
+	sort.Strings(feeds)
+	perFeed := ""
+	if len(feeds) > 0 {
+		perFeed = " (" + strings.Join(feeds, ", ") + ")"
+	}
+	p.log.Infof("currents_to_mparticle: %d events mapped%s, %d dropped%s, %d failed (routed as errors)", t.mapped, perFeed, total, why, t.failed)
 }

@@ -335,7 +335,7 @@ func TestProcessorUnmappableFileInput(t *testing.T) {
 	if !strings.Contains(logs, "invalid_identity") || strings.Contains(logs, "\xff") {
 		t.Errorf("the invalid identity is not reported, or its bytes reached the log:\n%s", logs)
 	}
-	total := `3 events mapped, 5 dropped (invalid_identity: 1, invalid_time: 2, missing_field: 1, no_identity: 1), 0 failed`
+	total := `3 events mapped (unbound: 3), 5 dropped (invalid_identity: 1, invalid_time: 2, missing_field: 1, no_identity: 1), 0 failed`
 	if !strings.Contains(logs, total) {
 		t.Errorf("totals line %q missing:\n%s", total, logs)
 	}
