@@ -235,9 +235,6 @@ func TestConfigReplayRange(t *testing.T) {
 	}
 	emu := startEmulator(t, -1, emulator.Faults{})
 	work := t.TempDir()
-	if err := os.Mkdir(filepath.Join(work, "replay-checkpoint"), 0o755); err != nil { // as the config says
-		t.Fatal(err)
-	}
 	env := append(emulatorEnv(emu), "CURRENTS_URL=file://"+path.Join(filepath.ToSlash(exp.dir), "currents"),
 		"REPLAY_SINCE="+hour(since), "REPLAY_UNTIL="+hour(until))
 	cfg := shippedConfig(t, "replay-range.yaml")

@@ -13,13 +13,14 @@ import (
 	"time"
 
 	cexport "github.com/currents-mparticle/currents-mparticle/internal/export"
+	"github.com/currents-mparticle/currents-mparticle/internal/store"
 	"github.com/currents-mparticle/currents-mparticle/plugins/currents/gen"
 	"github.com/currents-mparticle/currents-mparticle/plugins/mparticle/emulator"
 )
 
 // killPipeline reads the export with the braze_currents input and a file
 // checkpoint cache, so a restarted process resumes instead of starting over.
-func killPipeline(exportDir, checkpointDir, emuURL string) string {
+func killPipeline(exportDir, cacheYAML, emuURL string) string {
 	feeds := feedsYAML("      ")
 	return fmt.Sprintf(`
 input:
@@ -39,11 +40,11 @@ output:
     backoff: { initial_interval: 20ms, max_interval: 300ms }
 cache_resources:
   - label: checkpoint
-    file: { directory: %q }
+    %s
 http: { enabled: false }
 logger: { level: WARN, format: logfmt }
 metrics: { none: {} }
-`, "file://"+filepath.ToSlash(exportDir), emuURL, feeds, checkpointDir)
+`, "file://"+filepath.ToSlash(exportDir), emuURL, feeds, cacheYAML)
 }
 
 // TestKillAndResume SIGKILLs the pipeline three times mid-run, then lets a
@@ -52,21 +53,36 @@ metrics: { none: {} }
 // completed before a kill are never read again: after each kill their files
 // are replaced by garbage, which a re-read would record as failed.
 func TestKillAndResume(t *testing.T) {
+	// Benthos's file cache: a checkpoint a kill cut short is an empty file.
+	t.Run("file", func(t *testing.T) {
+		killAndResume(t, func(dir string) string {
+			if err := os.Mkdir(dir, 0o755); err != nil { // the file cache does not create it
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("file: { directory: %q }", dir)
+		}, fileCheckpoints)
+	})
+	// The currents_state cache: every checkpoint whole, fsynced.
+	t.Run("currents_state", func(t *testing.T) {
+		killAndResume(t, func(dir string) string { return fmt.Sprintf("currents_state: { path: %q }", dir) }, stateCheckpoints)
+	})
+}
+
+// killAndResume is TestKillAndResume on the cache that cacheYAML(dir)
+// configures, whose checkpoints killCheckpoints(t, dir, exp) returns.
+func killAndResume(t *testing.T, cacheYAML func(dir string) string, killCheckpoints func(*testing.T, string, export) map[string]string) {
 	exp := newExport(t, gen.Config{Events: 6000, Users: 800, Hours: 6, BlockEvents: 50, Seed: 107})
 	// Latency on every request slows the run down enough to kill it mid-way.
 	emu := startEmulator(t, -1, emulator.Faults{Latency: 30 * time.Millisecond})
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "pipeline.yaml")
 	checkpoints := filepath.Join(dir, "checkpoint")
-	if err := os.Mkdir(checkpoints, 0o755); err != nil { // the file cache does not create it
+	if err := os.WriteFile(cfgPath, []byte(killPipeline(exp.dir, cacheYAML(checkpoints), emu.URL)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(cfgPath, []byte(killPipeline(exp.dir, checkpoints, emu.URL)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	read := exp.decodable()
-	anon := anonymous(read)
-	want := len(read) - len(anon)
+	decodable := exp.decodable()
+	anon := anonymous(decodable)
+	want := len(decodable) - len(anon)
 
 	var logs bytes.Buffer
 	completedBefore := map[string]int{} // object → the kill it was completed before
@@ -121,7 +137,7 @@ func TestKillAndResume(t *testing.T) {
 			dupes += n - 1
 		}
 	}
-	reconcile(t, read, anon, dedup(o))
+	reconcile(t, decodable, anon, dedup(o))
 	if strings.Contains(logs.String()+o.logs, "Checkpointing Braze Currents object") {
 		t.Fatalf("checkpoints failed:\n%s", tail(logs.String()+o.logs, 2000))
 	}
@@ -141,13 +157,13 @@ func TestKillAndResume(t *testing.T) {
 	t.Logf("%d of %d objects were completed before a kill and not read again; %d checkpoint writes were cut short by a kill", len(completedBefore), len(exp.manifest.Objects), cutShort)
 }
 
-// killCheckpoints reads the checkpoint folder: each checkpointed object's
+// fileCheckpoints reads the file cache's folder: each checkpointed object's
 // status, by name. A file the kill cut short (the file cache truncates,
 // then writes) is a checkpoint all the same: the input treats its object as
 // settled, as it was when the write began; its status is "" here, and the
 // test tells which object it is by its key. The input's connect-time probe
 // is left out.
-func killCheckpoints(t *testing.T, dir string, exp export) map[string]string {
+func fileCheckpoints(t *testing.T, dir string, exp export) map[string]string {
 	t.Helper()
 	byKey := map[string]string{}
 	for _, o := range exp.manifest.Objects {
@@ -173,6 +189,33 @@ func killCheckpoints(t *testing.T, dir string, exp export) map[string]string {
 		} else {
 			out[name] = "" // cut short
 		}
+	}
+	return out
+}
+
+// stateCheckpoints reads the currents_state cache's store (the pipeline is
+// not running): each checkpointed object's status, by name.
+func stateCheckpoints(t *testing.T, dir string, exp export) map[string]string {
+	t.Helper()
+	s, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := map[string]string{}
+	for _, o := range exp.manifest.Objects {
+		v, found, err := s.Get([]byte(cexport.CheckpointKey("braze_currents_", o.Key)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found {
+			continue
+		}
+		cp, err := cexport.ParseCheckpoint(v)
+		if err != nil {
+			t.Fatalf("object %s: a checkpoint of the store is not whole: %v", o.Key, err)
+		}
+		out[o.Key] = cp.Status
 	}
 	return out
 }

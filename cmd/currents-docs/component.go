@@ -407,6 +407,8 @@ func configSnippet(c componentSpec, example map[string]any, advanced bool) strin
 		return "pipeline:\n  processors:\n    - " + c.Name + ":" + nest(inner, 8, true)
 	case "scanner":
 		return "scanner:\n  " + c.Name + ":" + nest(inner, 4, true)
+	case "cache":
+		return "cache_resources:\n  - label: state\n    " + c.Name + ":" + nest(inner, 6, true)
 	default:
 		return c.Type + ":\n  " + c.Name + ":" + nest(inner, 4, true)
 	}

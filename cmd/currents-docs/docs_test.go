@@ -142,13 +142,18 @@ func asConfig(text string) (conf string, ok bool, err error) {
 		return strings.Repeat(" ", n) + "- " + b[n+2:]
 	}
 	env := service.GlobalEnvironment()
-	var isProc, isOut, isIn bool
+	var isProc, isOut, isIn, isCache bool
+	env.WalkCaches(func(n string, _ *service.ConfigView) { isCache = isCache || n == keys[0] })
 	env.WalkProcessors(func(n string, _ *service.ConfigView) { isProc = isProc || n == keys[0] })
 	env.WalkOutputs(func(n string, _ *service.ConfigView) { isOut = isOut || n == keys[0] })
 	env.WalkInputs(func(n string, _ *service.ConfigView) { isIn = isIn || n == keys[0] })
 	switch {
 	case keys[0] == "scanner":
 		return "input:\n  file:\n    paths: [ ./placeholder.avro ]\n" + indent(text, 4), true, nil
+	case isCache:
+		return "cache_resources:\n  - label: snippet\n" + indent(text, 4), true, nil
+	case keys[0] == "cache_resources":
+		return text, true, nil
 	case keys[0] == "processors":
 		return "pipeline:\n" + indent(text, 2), true, nil
 	case isProc:

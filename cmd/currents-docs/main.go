@@ -34,6 +34,7 @@ var ourComponents = map[string][]string{
 	"scanners":   {"braze_currents"},
 	"processors": {"currents_to_mparticle"},
 	"outputs":    {"mparticle", "dead_letter_file"},
+	"caches":     {"currents_state"},
 }
 
 // guides are the hand-written pages of docs/guides/, listed in the index
@@ -133,11 +134,16 @@ func render() (files map[string][]byte, unlisted []string, err error) {
 	env.WalkScanners(add("scanners"))
 	env.WalkProcessors(add("processors"))
 	env.WalkOutputs(add("outputs"))
+	env.WalkCaches(add("caches"))
 	if firstErr != nil {
 		return nil, nil, firstErr
 	}
 	rendered := len(files)
-	if want := len(ourComponents["inputs"]) + len(ourComponents["scanners"]) + len(ourComponents["processors"]) + len(ourComponents["outputs"]); rendered != want {
+	want := 0
+	for _, names := range ourComponents {
+		want += len(names)
+	}
+	if rendered != want {
 		return nil, nil, fmt.Errorf("rendered %d components, want %d: is a component of ourComponents no longer registered?", rendered, want)
 	}
 
