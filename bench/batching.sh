@@ -12,7 +12,8 @@
 #   bash bench/batching.sh [events]      # default 20000 (at ~3 events/batch: ~25 s per run)
 #
 # Environment: RUNS (3), WINDOWS ("0s 500ms 2s"), UNLIMITED_EVENTS (100000), BENCH_PORT
-# (18090), MAX_IN_FLIGHT (the output's default, 64), KEEP=1 keeps the work dir.
+# (18090), MAX_IN_FLIGHT (the output's default, 64), LEDGER_CACHE (memory, or currents_state:
+# the embedded store, every write fsynced, a fresh one per run), KEEP=1 keeps the work dir.
 #
 # The ideal for a window (definition): the emulator records every accepted batch with its
 # feed and arrival time. Cut the run into consecutive buckets of the window's length by
@@ -35,6 +36,7 @@ runs=${RUNS:-3}
 windows=${WINDOWS:-"0s 500ms 2s"}
 port=${BENCH_PORT:-18090}
 max_in_flight=${MAX_IN_FLIGHT:-}
+ledger_cache=${LEDGER_CACHE:-memory}
 work=$(mktemp -d)
 echo "work dir: $work" >&2
 emu_pid=""
@@ -71,7 +73,7 @@ $( [ -n "$max_in_flight" ] && echo "    max_in_flight: $max_in_flight" )
 $( [ "$3" = on ] && echo "    ledger: { cache: delivered }" )
 cache_resources:
   - label: delivered
-    memory: { default_ttl: 72h }
+$( if [ "$ledger_cache" = currents_state ]; then echo "    currents_state: { path: \"$work/ledger.state\" }"; else echo "    memory: { default_ttl: 72h }"; fi )
 $(quiet_service)
 YAML
   echo "$f"
@@ -79,6 +81,7 @@ YAML
 
 run() { # label config → appends "label elapsed cpu rss_kb" to $work/runs; saves batches
   curl -sf -XPOST "127.0.0.1:$port/_emulator/reset" >/dev/null
+  rm -rf "$work/ledger.state" # each run starts with an empty ledger
   /usr/bin/time -f '%e %U %S %M' -o "$work/time" timeout "${RUN_TIMEOUT:-600}" "$work/currents-mparticle" -c "$2" >"$work/$1.log" 2>&1 ||
     { echo "$1 failed:" >&2; tail -20 "$work/$1.log" >&2; exit 1; }
   read -r elapsed user sys rss <"$work/time"
@@ -104,12 +107,12 @@ for i in $(seq "$runs"); do
   done
 done
 
-python3 - "$work" "$events" "$unlimited_events" "$runs" "$windows" "${max_in_flight:-64}" <<'PY'
+python3 - "$work" "$events" "$unlimited_events" "$runs" "$windows" "${max_in_flight:-64}" "$ledger_cache" <<'PY'
 import json, math, re, statistics, sys
 from collections import defaultdict
 from datetime import datetime
 
-work, events, unlimited, runs, windows, mif = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].split(), int(sys.argv[6])
+work, events, unlimited, runs, windows, mif, ledger_cache = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].split(), int(sys.argv[6]), sys.argv[7]
 rows = {l.split()[0]: l.split()[1:] for l in open(f"{work}/runs")}
 
 def seconds(w):
@@ -171,7 +174,7 @@ for l in ("off", "on"):
     rss = med([float(rows[f"unlimited_ledger_{l}_{i}"][2]) for i in range(1, runs + 1)])
     delivered = med([json.load(open(f"{work}/unlimited_ledger_{l}_{i}.stats.json"))["events"] for i in range(1, runs + 1)])
     res[l] = (el, cpu)
-    name = "on (memory cache)" if l == "on" else "off"
+    name = f"on ({ledger_cache} cache)" if l == "on" else "off"
     print(f"| {name} | {el:.2f} | {unlimited / el:,.0f} | {cpu:.2f} | {rss / 1024:.0f} | {delivered:,.0f} |")
 drop = 100 * (1 - res["off"][0] / res["on"][0])
 print(f"\nLedger on vs off: events/s {-drop:+.1f} % (wall), CPU {100 * (res['on'][1] / res['off'][1] - 1):+.1f} %.")

@@ -1052,6 +1052,20 @@ func (s mpOutputLedgerStore) PutMany(ctx context.Context, entries []ledger.Entry
 	var last error
 	defer func() { s.observe("set", last) }()
 	if aerr := s.mgr.AccessCache(ctx, s.cache, func(c service.Cache) {
+		// A cache that writes many keys at once (currents_state: one
+		// atomic, fsynced write) gets the record in one call.
+		if m, ok := c.(interface {
+			SetMulti(ctx context.Context, items ...service.CacheItem) error
+		}); ok {
+			items := make([]service.CacheItem, len(entries))
+			for i, e := range entries {
+				items[i] = service.CacheItem{Key: e.Key, Value: e.Value, TTL: &ttl}
+			}
+			if err := m.SetMulti(ctx, items...); err != nil {
+				failed, last = len(entries), err
+			}
+			return
+		}
 		for _, e := range entries {
 			if err := c.Set(ctx, e.Key, e.Value, &ttl); err != nil {
 				failed++
