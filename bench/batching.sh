@@ -61,13 +61,7 @@ config() { # export-dir group-window ledger(on|off) → path
 input:
   braze_currents:
     url: file://$1
-pipeline:
-  processors:
-    - currents_to_mparticle: {}
-output:
-  mparticle:
-    url: http://127.0.0.1:$port/v2
-$(mparticle_feeds)
+$(map_to_emulator)
     group_window: $2
 $( [ -n "$max_in_flight" ] && echo "    max_in_flight: $max_in_flight" )
 $( [ "$3" = on ] && echo "    ledger: { cache: delivered }" )

@@ -42,13 +42,7 @@ input:
     paths: [ "$1/**/*.avro" ]
     scanner:
       braze_currents: {}
-pipeline:
-  processors:
-    - currents_to_mparticle: {}
-output:
-  mparticle:
-    url: http://127.0.0.1:$port/v2
-$(mparticle_feeds)
+$(map_to_emulator)
     # Writes in flight: the output packs the events of all of them into shared requests, so
     # under a batches/s limit more writes in flight pack more of one user's events together.
     max_in_flight: ${2:-64}
