@@ -40,6 +40,10 @@ type s3Faults struct {
 	// reset: the share of object GETs whose connection is dropped part-way
 	// through a body of the announced length.
 	reset float64
+	// cutAtBlock: the share of object GETs whose body ends cleanly right
+	// after the first Avro block of a file holding more: a file that looks
+	// whole.
+	cutAtBlock float64
 	// denied: object keys (suffixes) answered 403 AccessDenied on every GET.
 	denied []string
 	// spoiled counts the bodies cut or reset, by key.
@@ -93,13 +97,17 @@ func (f *s3Faults) serve(w http.ResponseWriter, r *http.Request) {
 	fault := ""
 	if objectGet(r) && resp.StatusCode == http.StatusOK && len(body) > 1 {
 		f.mu.Lock()
+		at := 1 + f.rand.Intn(len(body)-1)
 		switch p := f.rand.Float64(); {
 		case p < f.cutShort:
 			fault = "cut"
 		case p < f.cutShort+f.reset:
 			fault = "reset"
+		case p < f.cutShort+f.reset+f.cutAtBlock:
+			if end := firstBlockEnd(body); end > 0 && end < len(body) {
+				fault, at = "cut", end
+			}
 		}
-		at := 1 + f.rand.Intn(len(body)-1)
 		if fault != "" {
 			f.spoiled[r.URL.Path]++
 		}
@@ -134,6 +142,24 @@ func (f *s3Faults) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, bytes.NewReader(body))
+}
+
+// firstBlockEnd is the byte offset just after the first block of an Avro
+// container file (its sync marker ends the header and every block), or 0.
+func firstBlockEnd(file []byte) int {
+	if len(file) < 32 {
+		return 0
+	}
+	sync := file[len(file)-16:]
+	header := bytes.Index(file, sync)
+	if header < 0 {
+		return 0
+	}
+	next := bytes.Index(file[header+16:], sync)
+	if next < 0 {
+		return 0
+	}
+	return header + 16 + next + 16
 }
 
 // spoiledBodies is the number of bodies cut short or reset so far.
@@ -246,6 +272,29 @@ func TestS3BodiesCutShortAreReadAgain(t *testing.T) {
 		t.Fatalf("the closing lines say %d events delivered, the emulator recorded %d:\n%s", said, o.stats.Events, tail(logs, 3000))
 	}
 	t.Logf("%d of the object GETs were cut short; %d objects, every event delivered", faults.spoiledBodies(), len(exp.manifest.Objects))
+}
+
+// TestS3BodiesCutAtABlockBoundaryAreReadAgain: a third of the GETs end
+// cleanly right after the file's first block, so the file looks whole to
+// the decoder; the input compares the bytes it got with the object's size
+// and reads it again: every event delivered, exit 0.
+func TestS3BodiesCutAtABlockBoundaryAreReadAgain(t *testing.T) {
+	exp := newExport(t, gen.Config{Events: 2000, Users: 300, Hours: 2, BlockEvents: 50, Seed: 319})
+	s3 := startS3(t, "currents-bucket", exp.objectBodies(t), time.Now().Add(-time.Hour))
+	faults := startS3Faults(t, s3.srv, 13)
+	faults.cutAtBlock = 0.3
+	emu := startEmulator(t, -1, emulator.Faults{})
+	logs, code := runToEnd(t, s3InputPipeline(faults.srv.URL, emu.URL, ""), awsTestEnv(t), 3*time.Minute)
+	if code != 0 {
+		t.Fatalf("exit code %d, want 0:\n%s", code, tail(logs, 4000))
+	}
+	if faults.spoiledBodies() == 0 {
+		t.Fatal("no body was cut at a block boundary: the fault was not injected")
+	}
+	o := collect(t, emu, logs)
+	read := exp.decodable()
+	reconcile(t, read, anonymous(read), o)
+	t.Logf("%d GETs cut after the first block; every event delivered", faults.spoiledBodies())
 }
 
 // TestUnreadableObjectFailsAfterMaxReadAttempts: one object answers 403

@@ -16,23 +16,34 @@ import (
 )
 
 // File is a file written a whole line at a time. Not safe for concurrent
-// use.
+// use; other processes may append to the same file (each line is one
+// write in append mode, which the system keeps whole between writers).
 type File struct {
-	f    *os.File
-	size int64 // bytes of whole lines
+	f       *os.File
+	durable bool
 }
 
-// Open opens path for appending whole lines, creating it and its folder;
-// with truncate it starts empty. torn is the number of bytes of a last line
-// without its newline that it cut off.
-func Open(path string, truncate bool) (f *File, torn int64, err error) {
+// Options say how a File is written.
+type Options struct {
+	// Truncate starts the file empty.
+	Truncate bool
+	// Durable fsyncs every line before Write returns, so that a line that
+	// was written survives a power cut (a dead letter, acknowledged
+	// upstream once written).
+	Durable bool
+}
+
+// Open opens path for appending whole lines, creating it and its folder.
+// torn is the number of bytes of a last line without its newline that it
+// cut off.
+func Open(path string, opts Options) (f *File, torn int64, err error) {
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, 0, err
 		}
 	}
-	flag := os.O_CREATE | os.O_RDWR
-	if truncate {
+	flag := os.O_CREATE | os.O_RDWR | os.O_APPEND
+	if opts.Truncate {
 		flag |= os.O_TRUNC
 	}
 	osf, err := os.OpenFile(path, flag, 0o644)
@@ -49,14 +60,11 @@ func Open(path string, truncate bool) (f *File, torn int64, err error) {
 			}
 		}
 	}
-	if err == nil {
-		_, err = osf.Seek(whole, io.SeekStart)
-	}
 	if err != nil {
 		_ = osf.Close()
 		return nil, 0, fmt.Errorf("%s: %w", path, err)
 	}
-	return &File{f: osf, size: whole}, torn, nil
+	return &File{f: osf, durable: opts.Durable}, torn, nil
 }
 
 // wholeLines returns the length of f up to and including its last newline.
@@ -80,8 +88,9 @@ func wholeLines(f *os.File) (int64, error) {
 	return 0, nil
 }
 
-// Write appends line, and a newline unless it ends in one, in one write.
-// On failure the file is cut back to the lines before it.
+// Write appends line, and a newline unless it ends in one, in one write,
+// fsynced when the File is durable. On failure the part of it written is
+// cut off again (when nothing was appended after it meanwhile).
 func (f *File) Write(line []byte) error {
 	if len(line) == 0 || line[len(line)-1] != '\n' {
 		line = append(line[:len(line):len(line)], '\n')
@@ -91,16 +100,35 @@ func (f *File) Write(line []byte) error {
 		err = io.ErrShortWrite
 	}
 	if err == nil {
-		f.size += int64(n)
+		if f.durable {
+			return f.f.Sync()
+		}
 		return nil
 	}
-	if terr := f.f.Truncate(f.size); terr != nil {
-		return errors.Join(err, fmt.Errorf("cutting back the torn line: %w", terr))
-	}
-	if _, serr := f.f.Seek(f.size, io.SeekStart); serr != nil {
-		return errors.Join(err, fmt.Errorf("cutting back the torn line: %w", serr))
+	if n > 0 {
+		if cerr := f.cutBack(int64(n)); cerr != nil {
+			return errors.Join(err, fmt.Errorf("cutting back the torn line: %w", cerr))
+		}
 	}
 	return err
+}
+
+// cutBack removes the n bytes this File just wrote at the end of the file.
+// When another process appended after them meanwhile (two writers and a
+// full disk at once) they stay, and the error says so.
+func (f *File) cutBack(n int64) error {
+	end, err := f.f.Seek(0, io.SeekCurrent) // after our bytes, in append mode
+	if err != nil {
+		return err
+	}
+	st, err := f.f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() != end {
+		return errors.New("another writer appended after the torn line")
+	}
+	return f.f.Truncate(end - n)
 }
 
 // Close closes the file.

@@ -14,7 +14,7 @@ import (
 // is room follows them, not half of itself.
 func TestWriteOutOfRoomKeepsWholeLines(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.jsonl")
-	f, _, err := Open(path, false)
+	f, _, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

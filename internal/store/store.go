@@ -40,9 +40,11 @@ type Store struct {
 	dir  string
 	opts Options
 
-	addMu sync.Mutex // Add's read and write as one
-	stop  chan struct{}
-	done  chan struct{}
+	// mu orders writes against Add's read-then-write and the sweep's
+	// check-then-delete: writers share it, those two take it alone.
+	mu   sync.RWMutex
+	stop chan struct{}
+	done chan struct{}
 }
 
 // Open opens (creating it if needed) the store in dir. It fails with an
@@ -83,35 +85,60 @@ func (s *Store) sweepLoop() {
 	}
 }
 
-// Sweep deletes every expired value and returns how many it deleted.
+// sweepChunk is how many expired keys one sweep write deletes: a sweep of
+// millions of ledger keys holds that many in memory, not all.
+const sweepChunk = 1000
+
+// Sweep deletes every expired value and returns how many it deleted. A
+// key set again while the sweep runs keeps its new value: each chunk is
+// checked again, then deleted, with writes held off.
 func (s *Store) Sweep() (int, error) {
 	it, err := s.db.NewIter(nil)
 	if err != nil {
 		return 0, err
 	}
 	now := uint64(s.opts.Now().UnixNano())
-	b := s.db.NewBatch()
-	defer b.Close()
-	n := 0
+	deleted := 0
+	var chunk [][]byte
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		b := s.db.NewBatch()
+		defer b.Close()
+		for _, k := range chunk {
+			if _, found, err := s.Get(k); err != nil {
+				return err
+			} else if !found { // still expired (or gone)
+				if err := b.Delete(k, nil); err != nil {
+					return err
+				}
+				deleted++
+			}
+		}
+		chunk = chunk[:0]
+		return b.Commit(pebble.Sync)
+	}
 	for ok := it.First(); ok; ok = it.Next() {
 		v := it.Value()
 		if len(v) >= header {
 			if exp := binary.BigEndian.Uint64(v); exp != 0 && now >= exp {
-				if err := b.Delete(it.Key(), nil); err != nil {
-					_ = it.Close()
-					return 0, err
+				chunk = append(chunk, append([]byte(nil), it.Key()...))
+				if len(chunk) == sweepChunk {
+					if err := flush(); err != nil {
+						_ = it.Close()
+						return deleted, err
+					}
 				}
-				n++
 			}
 		}
 	}
 	if err := it.Close(); err != nil {
-		return 0, err
+		return deleted, err
 	}
-	if n == 0 {
-		return 0, nil
-	}
-	return n, b.Commit(pebble.Sync)
+	return deleted, flush()
 }
 
 // A value is stored after an 8-byte header: its expiry in Unix nanoseconds,
@@ -149,11 +176,15 @@ func (s *Store) Get(key []byte) (value []byte, found bool, err error) {
 
 // Set stores value under key, for ttl (0: for good).
 func (s *Store) Set(key, value []byte, ttl time.Duration) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	return s.db.Set(key, s.encode(value, ttl), pebble.Sync)
 }
 
 // SetMany stores several values in one atomic write.
 func (s *Store) SetMany(entries []Entry) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	b := s.db.NewBatch()
 	defer b.Close()
 	for _, e := range entries {
@@ -172,18 +203,22 @@ type Entry struct {
 
 // Add stores value under key unless key holds a value (ErrExists).
 func (s *Store) Add(key, value []byte, ttl time.Duration) error {
-	s.addMu.Lock()
-	defer s.addMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if _, found, err := s.Get(key); err != nil {
 		return err
 	} else if found {
 		return ErrExists
 	}
-	return s.Set(key, value, ttl)
+	return s.db.Set(key, s.encode(value, ttl), pebble.Sync)
 }
 
 // Delete removes key; a missing key is no error.
-func (s *Store) Delete(key []byte) error { return s.db.Delete(key, pebble.Sync) }
+func (s *Store) Delete(key []byte) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.Delete(key, pebble.Sync)
+}
 
 // Close closes the store.
 func (s *Store) Close() error {

@@ -197,7 +197,7 @@ that hour is the current one; alert when it grows in watch mode).`).
 				Default(5).
 				Advanced(),
 			service.NewIntField(bciFieldMaxReadAttempts).
-				Description("How many reads in a row of an object may fail in the bucket (access denied, a body that ends before the object's size, a connection reset) before the object is recorded as failed (class `"+classUnreadable+"`), named in the log and quarantined, so that a one-pass run ends. Reads are retried with a backoff doubling from 1s to 1m: the default 20 rides out about a quarter of an hour of trouble. Such a failure is never taken for a corrupt file. 0 retries for ever.").
+				Description("In a one-pass run (no `watch`), how many reads in a row of an object may fail in the bucket (access denied, a body that ends before the object's size, a connection reset) before the object is recorded as failed (class `"+classUnreadable+"`), named in the log and quarantined, so that the run ends. Reads are retried with a backoff doubling from 1s to 1m: the default 20 rides out about a quarter of an hour of trouble. Such a failure is never taken for a corrupt file. 0 retries for ever, as watch mode always does: a follower rides out an outage of the bucket rather than fail the objects it had under way.").
 				Default(20).
 				Advanced(),
 			service.NewDurationField(bciFieldMinObjectAge).
@@ -542,7 +542,7 @@ func (in *brazeCurrentsInput) Connect(ctx context.Context) error {
 		Lookback:        in.conf.lookback,
 		MinAge:          in.conf.minAge,
 		MaxRejected:     in.conf.maxRejected,
-		MaxReadFailures: in.conf.maxReadAttempts,
+		MaxReadFailures: in.readAttempts(),
 		Checkpoints:     hooks,
 		Observer:        hooks,
 	})
@@ -596,6 +596,18 @@ func (in *brazeCurrentsInput) Close(ctx context.Context) error {
 		err = errors.Join(err, in.quarantine.Close())
 	}
 	return err
+}
+
+// readAttempts is the scheduler's MaxReadFailures: max_read_attempts for a
+// one-pass run, which must end; none in watch mode, where a follower rides
+// out a bucket outage (expired credentials, a region incident) by reading
+// again until the object comes whole, rather than failing every object it
+// had under way.
+func (in *brazeCurrentsInput) readAttempts() int {
+	if in.conf.watch {
+		return 0
+	}
+	return in.conf.maxReadAttempts
 }
 
 // readLoop is one of the max_concurrent_objects readers.

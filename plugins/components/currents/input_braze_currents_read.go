@@ -66,6 +66,12 @@ func (in *brazeCurrentsInput) read(j *export.Job) {
 	for {
 		evs, err := dec.NextBlock()
 		if errors.Is(err, io.EOF) {
+			if src.short(j.Size) {
+				// Cut at a block boundary: the file looks whole, but the
+				// bucket served less than the object holds.
+				in.endRead(ctx, j, fmt.Errorf("reading %s: the bucket served %d of the object's %d bytes, ending at a block boundary", j.Name, src.n, j.Size), src)
+				return
+			}
 			in.endRead(ctx, j, nil, src)
 			return
 		}
@@ -141,7 +147,7 @@ func endedEarly(de *decoder.DecodeError) bool {
 // were lost on the way, so the object is read again, never taken for
 // corrupt.
 func cutShort(de *decoder.DecodeError, src *objectReader, j *export.Job) bool {
-	return endedEarly(de) && j.Size > 0 && src.n < j.Size
+	return endedEarly(de) && src.short(j.Size)
 }
 
 // endRead closes an attempt: err is nil at the end of the object, a bucket

@@ -16,14 +16,24 @@ const classUnreadable = "unreadable"
 type objectReader struct {
 	r   io.Reader
 	n   int64
+	eof bool // the source ended cleanly: n is all it served
 	err error
 }
 
 func (c *objectReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
-	if err != nil && err != io.EOF && c.err == nil {
+	switch {
+	case err == io.EOF:
+		c.eof = true
+	case err != nil && c.err == nil:
 		c.err = err
 	}
 	return n, err
+}
+
+// short reports a source that ended cleanly before size bytes (size 0:
+// unknown): the bytes were lost on the way.
+func (c *objectReader) short(size int64) bool {
+	return c.eof && size > 0 && c.n < size
 }

@@ -28,7 +28,8 @@ func deadLetterFileSpec() *service.ConfigSpec {
 Benthos's `+"`file`"+` output writes a message and its newline in two writes; a full disk or a kill
 between them leaves half a line, and the retried message is glued onto it, so the replay of a
 dead letter cannot read either event. This output writes each message and its newline in one
-write; a write that fails part-way (a full disk) is cut back to the last whole line before the
+write, in append mode (other processes may append to the same file), and fsyncs it before the
+message is acknowledged, so a dead letter survives a power cut; a write that fails part-way (a full disk) is cut back to the last whole line before the
 error is returned (Benthos then retries the message, which lands whole once there is room); and
 a file whose last line a killed process tore is cut back to its last whole line when it is
 opened again. The message that was being written is still unacknowledged after a kill, so it is
@@ -111,7 +112,9 @@ func (d *deadLetterFile) Write(_ context.Context, msg *service.Message) error {
 			}
 			d.file = nil
 		}
-		f, torn, err := linefile.Open(path, false)
+		// Durable: an event acknowledged upstream once its line is
+		// written must survive a power cut.
+		f, torn, err := linefile.Open(path, linefile.Options{Durable: true})
 		if err != nil {
 			return err
 		}

@@ -201,7 +201,10 @@ Authorization header redacted, treated as accepted, and a summary per feed is lo
 A dry run leaves no trace that the real run after it would read: the `+"`braze_currents`"+` input of the
 same process writes no checkpoint and no quarantine record (the real run reads every object),
 and the `+"`ledger`"+` is neither read nor written. Start with a dry run, then run the same config
-without `+"`dry_run`"+`, on the same checkpoint cache.
+without `+"`dry_run`"+`, on the same checkpoint cache. What fails for good in a dry run (a batch over
+the limits, a feed without credentials, a dry-run file that cannot be written) still reaches a
+`+"`fallback`"+` dead letter: give a dry run a dead-letter folder of its own (`+"`DEAD_LETTER_DIR`"+` in the
+shipped configs), or its lines would be replayed with the real run's.
 
 ### Metrics
 
@@ -960,7 +963,7 @@ func (s *mpOutputDryRunSink) open(path string) error {
 		return nil
 	}
 	// Truncated, not appended to: a second demo run must not double the file.
-	f, _, err := linefile.Open(path, true)
+	f, _, err := linefile.Open(path, linefile.Options{Truncate: true})
 	if err != nil {
 		return fmt.Errorf("%s: %w", mpOutputFieldDryRunPath, err)
 	}
@@ -1052,20 +1055,6 @@ func (s mpOutputLedgerStore) PutMany(ctx context.Context, entries []ledger.Entry
 	var last error
 	defer func() { s.observe("set", last) }()
 	if aerr := s.mgr.AccessCache(ctx, s.cache, func(c service.Cache) {
-		// A cache that writes many keys at once (currents_state: one
-		// atomic, fsynced write) gets the record in one call.
-		if m, ok := c.(interface {
-			SetMulti(ctx context.Context, items ...service.CacheItem) error
-		}); ok {
-			items := make([]service.CacheItem, len(entries))
-			for i, e := range entries {
-				items[i] = service.CacheItem{Key: e.Key, Value: e.Value, TTL: &ttl}
-			}
-			if err := m.SetMulti(ctx, items...); err != nil {
-				failed, last = len(entries), err
-			}
-			return
-		}
 		for _, e := range entries {
 			if err := c.Set(ctx, e.Key, e.Value, &ttl); err != nil {
 				failed++
