@@ -762,7 +762,7 @@ func TestMPOutputPausedFeedHoldsAStockInputsMessages(t *testing.T) {
 	if err := produce(ctx, batch); err != nil {
 		t.Fatalf("ack %v, want every message delivered once android is back", err)
 	}
-	if early := forbiddenUntil.Sub(time.Now()); early > 0 {
+	if early := time.Until(forbiddenUntil); early > 0 {
 		t.Errorf("acknowledged %v before android's credentials worked again", early)
 	}
 	sort.Strings(want)
