@@ -39,8 +39,7 @@ func main() {
 		fmt.Print(versionText())
 		return
 	}
-	warnCombinations(os.Args[1:])
-	if err := checkHTTPAddress(os.Args[1:]); err != nil {
+	if err := checkConfigs(parseInvocation(os.Args[1:])); err != nil {
 		fmt.Fprintf(os.Stderr, "currents-mparticle: %v\n", err)
 		os.Exit(1)
 	}
@@ -59,40 +58,12 @@ func main() {
 	}
 }
 
-// warnCombinations prints internal/configlint's warnings for the configs
-// named on the command line (`lint` paths, `-c`/`--config`), before Benthos
-// lints or runs them: what Benthos's lint cannot see. A file it cannot read
-// or parse is left to Benthos to report.
-func warnCombinations(args []string) {
-	var paths []string
-	linting := false
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "lint":
-			linting = true
-		case (a == "-c" || a == "--config") && i+1 < len(args):
-			paths = append(paths, args[i+1])
-			i++
-		case strings.HasPrefix(a, "-c=") || strings.HasPrefix(a, "--config="):
-			paths = append(paths, a[strings.Index(a, "=")+1:])
-		case linting && !strings.HasPrefix(a, "-"):
-			paths = append(paths, a)
-		}
-	}
-	for _, p := range paths {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		warnings, err := configlint.Check(raw)
-		if err != nil {
-			continue
-		}
-		for _, w := range warnings {
-			fmt.Fprintf(os.Stderr, "%s: warning: %s\n", p, w)
-		}
-	}
+// invocation is what the distribution reads of its command line before
+// Benthos does: the Benthos subcommand, if any, and the config files named
+// (`-c`/`--config`, and the paths of `lint`).
+type invocation struct {
+	command string
+	configs []string
 }
 
 // benthosCommands are the subcommands of Benthos's CLI: with one of them
@@ -100,39 +71,63 @@ func warnCombinations(args []string) {
 var benthosCommands = map[string]bool{"lint": true, "echo": true, "test": true, "list": true, "blobl": true,
 	"create": true, "studio": true, "template": true, "streams": true}
 
-// checkHTTPAddress refuses a run whose HTTP server cannot listen: Benthos
-// logs a failed bind and runs on without /metrics and /ready, so a
-// pipeline would be up but unwatched, and a probe would kill it later.
-// The address is the -c config's http.address (environment variables
-// resolved as Benthos does), or Benthos's default.
-func checkHTTPAddress(args []string) error {
-	path := ""
+func parseInvocation(args []string) invocation {
+	var inv invocation
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case benthosCommands[a]:
-			return nil
+		case inv.command == "" && benthosCommands[a]:
+			inv.command = a
 		case (a == "-c" || a == "--config") && i+1 < len(args):
-			path = args[i+1]
+			inv.configs = append(inv.configs, args[i+1])
 			i++
 		case strings.HasPrefix(a, "-c=") || strings.HasPrefix(a, "--config="):
-			path = a[strings.Index(a, "=")+1:]
+			inv.configs = append(inv.configs, a[strings.Index(a, "=")+1:])
+		case inv.command == "lint" && !strings.HasPrefix(a, "-"):
+			inv.configs = append(inv.configs, a)
 		}
 	}
-	if path == "" {
-		return nil
+	return inv
+}
+
+// checkConfigs reads each config of the command line once, prints
+// internal/configlint's warnings for it (what Benthos's lint cannot see),
+// and, for a run of a stream, refuses an HTTP address that cannot be
+// listened on (checkHTTPAddress). A file it cannot read or parse is left to
+// Benthos to report.
+func checkConfigs(inv invocation) error {
+	for _, p := range inv.configs {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if warnings, err := configlint.Check(raw); err == nil {
+			for _, w := range warnings {
+				fmt.Fprintf(os.Stderr, "%s: warning: %s\n", p, w)
+			}
+		}
+		if inv.command == "" {
+			if err := checkHTTPAddress(raw); err != nil {
+				return err
+			}
+		}
 	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil // Benthos says so
-	}
+	return nil
+}
+
+// checkHTTPAddress refuses a run whose HTTP server cannot listen: Benthos
+// logs a failed bind and runs on without /metrics and /ready, so a
+// pipeline would be up but unwatched, and a probe would kill it later.
+// The address is the config's http.address (environment variables
+// resolved as Benthos does), or Benthos's default.
+func checkHTTPAddress(config []byte) error {
 	var conf struct {
 		HTTP struct {
 			Enabled *bool  `yaml:"enabled"`
 			Address string `yaml:"address"`
 		} `yaml:"http"`
 	}
-	if yaml.Unmarshal(raw, &conf) != nil {
+	if yaml.Unmarshal(config, &conf) != nil {
 		return nil
 	}
 	if conf.HTTP.Enabled != nil && !*conf.HTTP.Enabled {
