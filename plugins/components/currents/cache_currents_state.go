@@ -114,8 +114,10 @@ func (c *stateCache) Set(_ context.Context, key string, value []byte, ttl *time.
 	return c.s.Set([]byte(key), value, c.ttlOf(ttl))
 }
 
-// SetMulti writes the items in one atomic, fsynced write (Benthos uses it
-// where it can: the ledger's records).
+// SetMulti writes the items in one atomic, fsynced write. Benthos calls it
+// where it batches cache writes itself (the cache output); the
+// mparticle output's ledger, which reaches caches through
+// Resources.AccessCache, does not see it and sets one key at a time.
 func (c *stateCache) SetMulti(_ context.Context, items ...service.CacheItem) error {
 	entries := make([]store.Entry, len(items))
 	for i, it := range items {

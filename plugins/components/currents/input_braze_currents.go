@@ -456,12 +456,11 @@ func newBrazeCurrentsInputFromParsed(conf *service.ParsedConfig, mgr *service.Re
 			completed: met.NewCounter("currents_objects_completed"),
 			retries:   met.NewCounter("currents_object_retries"),
 			bytes:     met.NewCounter("currents_bytes_read"),
-			failed:    met.NewCounter("currents_objects_failed", "class"),
-			decodeErr: met.NewCounter("currents_decode_errors", "class"),
 			events:    met.NewCounter("currents_events_read", "event_type"),
 			lag:       met.NewGauge("currents_lag_seconds"),
 		},
 	}
+	in.m.failed, in.m.decodeErr = newFailureCounters(met)
 	in.m.zero()
 	if in.budget, err = newInFlight(c.maxInFlightBytes); err != nil {
 		return nil, err
@@ -479,20 +478,13 @@ func newBrazeCurrentsInputFromParsed(conf *service.ParsedConfig, mgr *service.Re
 // bciProbeTimeout bounds the start-time probe of the checkpoint cache.
 const bciProbeTimeout = 30 * time.Second
 
-// zero creates the failure counters' series at 0, for every label value
-// the alerts and the dashboard read: `increase(...) > 0` sees nothing of a
-// series that first appears at 1, so without them the first failure would
-// raise no alert.
+// zero creates the series of the unlabelled counters at 0 (the failure
+// counters come so from newFailureCounters): `increase(...) > 0` sees
+// nothing of a series that first appears at 1.
 func (m bciMetrics) zero() {
 	for _, c := range []*service.MetricCounter{m.listed, m.skipped, m.read, m.completed, m.retries, m.bytes} {
 		c.Incr(0)
 	}
-	for _, class := range decoder.ErrorClasses() {
-		m.failed.Incr(0, class)
-		m.decodeErr.Incr(0, class)
-	}
-	m.failed.Incr(0, bciClassRejected)
-	m.failed.Incr(0, classUnreadable)
 }
 
 func (in *brazeCurrentsInput) openBucket(ctx context.Context, bucketURL, prefix string) (*blob.Bucket, error) {

@@ -66,12 +66,6 @@ func (in *brazeCurrentsInput) read(j *export.Job) {
 	for {
 		evs, err := dec.NextBlock()
 		if errors.Is(err, io.EOF) {
-			if src.short(j.Size) {
-				// Cut at a block boundary: the file looks whole, but the
-				// bucket served less than the object holds.
-				in.endRead(ctx, j, fmt.Errorf("reading %s: the bucket served %d of the object's %d bytes, ending at a block boundary", j.Name, src.n, j.Size), src)
-				return
-			}
 			in.endRead(ctx, j, nil, src)
 			return
 		}
@@ -151,13 +145,18 @@ func cutShort(de *decoder.DecodeError, src *objectReader, j *export.Job) bool {
 }
 
 // endRead closes an attempt: err is nil at the end of the object, a bucket
-// error, or a decode error.
+// error, or a decode error. A body the bucket served short is read again
+// whichever way the decoder ended: inside a block (a truncated file, at
+// first sight) or right after one (a file that looks whole).
 func (in *brazeCurrentsInput) endRead(ctx context.Context, j *export.Job, err error, src *objectReader) {
 	if ctx.Err() != nil {
 		return // shutting down: the object stays unsettled and is read after a restart
 	}
 	in.m.read.Incr(1)
 	corrupt := false
+	if err == nil && src != nil && src.short(j.Size) {
+		err = fmt.Errorf("reading %s: the bucket served %d of the object's %d bytes, ending at a block boundary", j.Name, src.n, j.Size)
+	}
 	if err != nil {
 		var de *decoder.DecodeError
 		switch {

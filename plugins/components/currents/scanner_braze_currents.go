@@ -141,14 +141,7 @@ func brazeCurrentsScannerFromParsed(conf *service.ParsedConfig, mgr *service.Res
 	if s.budget, err = newInFlight(maxBytes); err != nil {
 		return nil, err
 	}
-	s.decodeErr = mgr.Metrics().NewCounter("currents_decode_errors", "class")
-	s.failed = mgr.Metrics().NewCounter("currents_objects_failed", "class")
-	// At 0 from the start: alerts see the first failure.
-	for _, class := range decoder.ErrorClasses() {
-		s.decodeErr.Incr(0, class)
-		s.failed.Incr(0, class)
-	}
-	s.failed.Incr(0, classUnreadable)
+	s.failed, s.decodeErr = newFailureCounters(mgr.Metrics())
 	s.events = mgr.Metrics().NewCounter("currents_events_decoded", "event_type")
 	return s, nil
 }
